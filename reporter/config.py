@@ -1,0 +1,98 @@
+"""The YAML config: rate card, currency and report options, validated once where it enters.
+
+Models are strict (no silent type coercion), frozen and forbid unknown keys, so a typo in
+the file is an error naming the key rather than a setting that is quietly ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reporter.errors import ConfigError
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class RateRule(_Strict):
+    """One rate card line: runs matching it cost `rate` per instance-hour. First match wins.
+
+    Match on a run tag (`tag` + `value`), a run param (`param` + `value`) or the run's
+    experiment name (`experiment`).
+    """
+
+    tag: NonEmpty | None = None
+    param: NonEmpty | None = None
+    experiment: NonEmpty | None = None
+    value: str | None = None
+    rate: Annotated[float, Field(ge=0)]
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> RateRule:
+        kinds = [k for k in ("tag", "param", "experiment") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a rule matches exactly one of 'tag', 'param' or 'experiment'")
+        if kinds[0] in ("tag", "param") and self.value is None:
+            raise ValueError(f"a '{kinds[0]}' rule needs a 'value'")
+        if kinds[0] == "experiment" and self.value is not None:
+            raise ValueError("an 'experiment' rule takes no 'value'")
+        return self
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        if self.experiment is not None:
+            return f"experiment={self.experiment}"
+        return f"{self.tag or self.param}={self.value}"
+
+
+class RateCard(_Strict):
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    default_rate: Annotated[float, Field(ge=0)] | None = None
+    rules: list[RateRule] = Field(default_factory=list)
+    instance_count_key: NonEmpty | None = "num_nodes"
+    max_open_run_hours: Annotated[float, Field(gt=0)] = 24.0
+
+
+class Config(_Strict):
+    """The whole config file. Every key is optional; an empty file gives the defaults."""
+
+    rate_card: RateCard = Field(default_factory=RateCard)
+    team_tag: NonEmpty = "team"
+    top_n: Annotated[int, Field(ge=1, le=1000)] = 10
+    report_title: NonEmpty = "ML cost & KPI report"
+    exclude_experiments: list[str] = Field(default_factory=lambda: ["reporter"])
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate the config file; None gives the defaults."""
+    if path is None:
+        return Config()
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    return parse_config(raw or {}, source=str(path))
+
+
+def parse_config(raw: Any, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: invalid '{key}': {error['msg']}") from None

@@ -1,0 +1,1 @@
+"""Stage 4: self-contained HTML, PDF and machine-readable files."""

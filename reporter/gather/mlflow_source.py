@@ -1,0 +1,349 @@
+"""Read one reporting window from MLflow into a Snapshot: paged, window-filtered, deduplicated.
+
+Every listing is paged with page tokens until MLflow says there is no more, so nothing is
+silently cut at MLflow's default page sizes. The window reaches the server as
+`attributes.start_time` / `attributes.end_time` filters, so the work grows with the runs in
+the window, not with the size of the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from reporter import __version__
+from reporter.errors import GatherError, UsageError
+from reporter.gather.snapshot import GatherInfo, Snapshot, make_table
+from reporter.weeks import IsoWeek, iso_utc
+
+DEFAULT_PAGE_SIZE = 10_000
+MODEL_PAGE_SIZE = 1_000
+RUNNING = "RUNNING"
+
+# MLflow's HTTP client retries for minutes by default; a weekly job should fail in bounded
+# time instead. Users can still override these through the environment.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def strip_credentials(uri: str) -> str:
+    """The URI without user, password or query string, safe to print and to save."""
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.scheme.startswith("sqlite"):
+        return uri.split("?", 1)[0]
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI, or None for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    raw = unquote(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    raw = raw.removeprefix("file:")
+    return Path(raw).resolve()
+
+
+def _expected_schema_revision() -> str:
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    return _get_latest_schema_revision()
+
+
+def read_only_sqlite_uri(path: Path) -> str:
+    """A URI that opens an existing sqlite store read-only, after checking its schema version.
+
+    MLflow upgrades an older store's schema in place when it opens it; a report must never
+    change the user's database, so the store is opened with `mode=ro` and a schema that this
+    MLflow client does not read is refused before MLflow sees the file.
+    """
+    if not path.is_file():
+        raise UsageError(f"sqlite store {path} does not exist; check the tracking URI (no new store is created)")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            found = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise GatherError(f"{path} is not a readable MLflow sqlite store ({exc})") from None
+    expected = _expected_schema_revision()
+    if not found or found[0] != expected:
+        raise GatherError(
+            f"sqlite store {path} has schema {found[0] if found else 'none'!r} but MLflow "
+            f"{_mlflow_version()} reads {expected!r}; use the MLflow version that wrote it "
+            "(the store was left unchanged)"
+        )
+    return f"sqlite:///file:{path}?mode=ro&uri=true"
+
+
+@contextmanager
+def _no_stray_folder() -> Iterator[None]:
+    """Remove the empty `file:` folder MLflow creates in the cwd for `file:` sqlite URIs."""
+    stray = Path("file:")
+    existed = stray.exists()
+    try:
+        yield
+    finally:
+        if not existed and stray.is_dir():
+            for folder in sorted((p for p in stray.rglob("*") if p.is_dir()), reverse=True):
+                _rmdir_if_empty(folder)
+            _rmdir_if_empty(stray)
+
+
+def _rmdir_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _mlflow_version() -> str:
+    import mlflow
+
+    return mlflow.__version__
+
+
+def _server_version(uri: str, timeout: float) -> str | None:
+    """Ask an HTTP tracking server its version; a non-MLflow answer (e.g. a login page) fails."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    url = uri.rstrip("/") + "/version"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
+            body = response.read(200).decode("utf-8", "replace").strip()
+            kind = response.headers.get_content_type()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise GatherError(
+                f"MLflow server {strip_credentials(uri)} refused authentication (HTTP {exc.code}); "
+                "set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD"
+            ) from None
+        return None  # older servers have no /version; the run search will tell
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise GatherError(f"MLflow server {strip_credentials(uri)} is unreachable ({reason}); check the tracking URI") from None
+    if kind == "text/html" or body.startswith("<"):
+        raise GatherError(
+            f"{strip_credentials(uri)} answered with an HTML page, not MLflow's API "
+            "(a login page or proxy?); check the tracking URI"
+        )
+    return body or None
+
+
+def _paged(fetch: Callable[[str | None], Any]) -> Iterator[list[Any]]:
+    """Yield pages from an MLflow search call until its page token runs out."""
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        yield list(page)
+        token = page.token
+        if not token:
+            return
+
+
+def _timestamp(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+class _RunCollector:
+    """Accumulates runs from overlapping queries, keeping the first copy of each run id."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.tags: list[dict[str, Any]] = []
+        self.params: list[dict[str, Any]] = []
+        self.metrics: list[dict[str, Any]] = []
+        self.fetched = 0
+        self.pages = 0
+
+    def add_page(self, page: list[Any]) -> None:
+        self.pages += 1
+        for run in page:
+            self.fetched += 1
+            info = run.info
+            if info.run_id in self.runs:
+                continue
+            self.runs[info.run_id] = {
+                "run_id": info.run_id,
+                "experiment_id": str(info.experiment_id),
+                "run_name": info.run_name,
+                "user_id": info.user_id,
+                "status": info.status,
+                "start_time": _timestamp(info.start_time),
+                "end_time": _timestamp(info.end_time),
+                "lifecycle_stage": info.lifecycle_stage,
+            }
+            rid = info.run_id
+            self.tags += [{"run_id": rid, "key": k, "value": v} for k, v in run.data.tags.items()]
+            self.params += [{"run_id": rid, "key": k, "value": v} for k, v in run.data.params.items()]
+            self.metrics += [{"run_id": rid, "key": k, "value": float(v)} for k, v in run.data.metrics.items()]
+
+
+def window_filters(history_start_ms: int, window_end_ms: int) -> list[str]:
+    """Filters whose union is every run overlapping [history_start, window_end).
+
+    MLflow's filter language has no OR, so overlap is three queries: runs started inside
+    the window; runs started before it that ended inside or after its start; runs started
+    before it and still running (no end time).
+    """
+    before = f"attributes.start_time < {history_start_ms}"
+    return [
+        f"attributes.start_time >= {history_start_ms} AND attributes.start_time < {window_end_ms}",
+        f"{before} AND attributes.end_time >= {history_start_ms}",
+        f"{before} AND attributes.status = '{RUNNING}'",
+    ]
+
+
+def gather(
+    tracking_uri: str,
+    week: IsoWeek,
+    history_weeks: int,
+    registry_uri: str | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    exclude_experiments: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> Snapshot:
+    """Fetch every run overlapping the history window, plus experiments and the registry."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    registry_uri = registry_uri or tracking_uri
+    opened = {uri: _open_uri(uri) for uri in {tracking_uri, registry_uri}}
+    server_version = _server_version(tracking_uri, timeout=10.0)
+    history_start = week.shift(1 - history_weeks)
+    collector = _RunCollector()
+    filters = window_filters(history_start.start_ms, week.end_ms)
+
+    try:
+        with _no_stray_folder():
+            client = MlflowClient(tracking_uri=opened[tracking_uri], registry_uri=opened[registry_uri])
+            experiments = [
+                exp
+                for page in _paged(lambda t: client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=t))
+                for exp in page
+            ]
+            excluded = sorted(e.name for e in experiments if e.name in exclude_experiments)
+            experiments = [e for e in experiments if e.name not in exclude_experiments]
+            ids = [e.experiment_id for e in experiments]
+            for chunk_start in range(0, len(ids), 500):
+                chunk = ids[chunk_start : chunk_start + 500]
+                for filter_string in filters:
+                    for page in _paged(
+                        lambda t, c=chunk, f=filter_string: client.search_runs(
+                            c, f, run_view_type=ViewType.ACTIVE_ONLY, max_results=page_size, page_token=t
+                        )
+                    ):
+                        collector.add_page(page)
+            models = [
+                m
+                for page in _paged(lambda t: client.search_registered_models(max_results=MODEL_PAGE_SIZE, page_token=t))
+                for m in page
+            ]
+            versions = [
+                v
+                for page in _paged(lambda t: client.search_model_versions(max_results=10_000, page_token=t))
+                for v in page
+            ]
+    except MlflowException as exc:
+        raise GatherError(f"MLflow at {strip_credentials(tracking_uri)} failed: {_first_line(exc)}") from None
+    except (OSError, ValueError) as exc:
+        raise GatherError(f"reading MLflow at {strip_credentials(tracking_uri)} failed: {_first_line(exc)}") from None
+
+    tables = {
+        "experiments": make_table(
+            "experiments",
+            [
+                {"experiment_id": str(e.experiment_id), "name": e.name, "lifecycle_stage": e.lifecycle_stage, "creation_time": _timestamp(e.creation_time)}
+                for e in experiments
+            ],
+        ),
+        "experiment_tags": make_table(
+            "experiment_tags",
+            [{"experiment_id": str(e.experiment_id), "key": k, "value": v} for e in experiments for k, v in e.tags.items()],
+        ),
+        "runs": make_table("runs", list(collector.runs.values())),
+        "run_tags": make_table("run_tags", collector.tags),
+        "run_params": make_table("run_params", collector.params),
+        "run_metrics": make_table("run_metrics", collector.metrics),
+        "registered_models": make_table(
+            "registered_models",
+            [{"name": m.name, "creation_time": _timestamp(m.creation_timestamp), "last_updated_time": _timestamp(m.last_updated_timestamp)} for m in models],
+        ),
+        "model_versions": make_table(
+            "model_versions",
+            [
+                {
+                    "name": v.name,
+                    "version": int(v.version),
+                    "creation_time": _timestamp(v.creation_timestamp),
+                    "last_updated_time": _timestamp(v.last_updated_timestamp),
+                    "current_stage": v.current_stage,
+                    "status": v.status,
+                    "run_id": v.run_id,
+                    "source": v.source,
+                }
+                for v in versions
+            ],
+        ),
+        # Alias versions come back as int from sqlite and as str over HTTP: normalise to int.
+        "aliases": make_table(
+            "aliases",
+            [{"name": m.name, "alias": alias, "version": int(version)} for m in models for alias, version in (m.aliases or {}).items()],
+        ),
+    }
+    info = GatherInfo(
+        week=str(week),
+        history_weeks=history_weeks,
+        window_start=iso_utc(week.start),
+        window_end=iso_utc(week.end),
+        history_start=iso_utc(history_start.start),
+        tracking_uri=strip_credentials(tracking_uri),
+        registry_uri=strip_credentials(registry_uri),
+        gathered_at=iso_utc(now or datetime.now(UTC)),
+        reporter_version=__version__,
+        mlflow_client_version=_mlflow_version(),
+        mlflow_server_version=server_version,
+        view_type="ACTIVE_ONLY",
+        page_size=page_size,
+        run_queries=len(filters) * max(1, -(-len(ids) // 500)),
+        run_pages=collector.pages,
+        runs_fetched=collector.fetched,
+        duplicate_runs_dropped=collector.fetched - len(collector.runs),
+        experiments_excluded=excluded,
+    )
+    return Snapshot(info=info, tables=tables)
+
+
+def _open_uri(uri: str) -> str:
+    path = sqlite_path(uri)
+    if path is not None:
+        return read_only_sqlite_uri(path)
+    if uri.startswith(("http://", "https://")):
+        for key, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+    elif not uri.startswith(("databricks", "file:", "postgresql", "mysql", "mssql")) and "://" in uri:
+        raise UsageError(f"unsupported tracking URI scheme in {strip_credentials(uri)!r}")
+    return uri
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    first = text.splitlines()[0]
+    try:  # MLflow wraps server errors as JSON
+        first = json.loads(first).get("message", first)
+    except (ValueError, AttributeError):
+        pass
+    return first[:300]

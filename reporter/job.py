@@ -1,0 +1,35 @@
+"""The weekly job: gather -> compute -> render -> export -> publish, wired in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reporter.compute import compute_results
+from reporter.config import Config
+from reporter.export.pdf import export_pdf
+from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, export_snapshot
+from reporter.publish.folder import publish_folder
+from reporter.render.html import export_html
+from reporter.render.report import build_context
+
+REPORT_FILES = ("report.html", "report.pdf", "kpis.json", SNAPSHOT_FILE)
+
+
+def export_report(snapshot: Snapshot, config: Config, templates: Path | None = None) -> dict[str, bytes]:
+    """Every file of the report folder, in memory: nothing is written if any stage fails."""
+    results = compute_results(snapshot, config)
+    html = export_html(build_context(results, config), templates)
+    return {
+        "report.html": html.encode("utf-8"),
+        "report.pdf": export_pdf(html),
+        "kpis.json": results.to_json().encode("utf-8"),
+        SNAPSHOT_FILE: export_snapshot(snapshot).encode("utf-8"),
+    }
+
+
+def save_report(snapshot: Snapshot, config: Config, out: Path, templates: Path | None = None) -> Path:
+    """Build the report and publish it to `out/<week>/`; returns that folder."""
+    files = export_report(snapshot, config, templates)
+    folder = out / snapshot.info.week
+    publish_folder(folder, files)
+    return folder

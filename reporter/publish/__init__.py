@@ -1,0 +1,1 @@
+"""Stage 5: put the built report where people get it."""

@@ -1,0 +1,142 @@
+"""Results -> plotly figures -> static SVG, all rendered in one headless browser session.
+
+MLflow names are user-controlled text and plotly interprets a subset of HTML in labels
+(`<b>`, `<br>`, `<a href>`...), so every name goes through `label()` first: its entities
+are shown literally, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from reporter.compute.results import WeeklyResults
+from reporter.errors import RenderError
+
+FONT = "DejaVu Sans, Noto Sans, Noto Sans CJK SC, sans-serif"
+# Okabe-Ito: distinguishable with colour-blindness; patterns keep stacks readable in greyscale.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+PATTERNS = ["", "/", ".", "x", "\\", "+", "-", "|"]
+STATUS_COLOURS = {
+    "FINISHED": "#009E73",
+    "FAILED": "#D55E00",
+    "KILLED": "#E69F00",
+    "RUNNING": "#0072B2",
+    "SCHEDULED": "#999999",
+}
+WIDTH, HEIGHT = 720, 320
+BROWSER_TIMEOUT_S = 60.0
+
+
+def label(text: object) -> str:
+    """A user-controlled name as plotly text: shown literally, never interpreted as markup."""
+    return html.escape(str(text), quote=False)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One figure of the report: an id (stable, used as anchor), a title and alt text."""
+
+    id: str
+    title: str
+    alt: str
+    figure: go.Figure
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, stacked: bool = False) -> go.Figure:
+    fig.update_layout(
+        template="simple_white",
+        title={"text": label(title), "x": 0, "font": {"size": 15}},
+        font={"family": FONT, "size": 11, "color": "#222"},
+        width=WIDTH,
+        height=HEIGHT,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        barmode="stack" if stacked else "group",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"},
+        yaxis={"title": {"text": label(y_title)}, "gridcolor": "#e5e5e5", "showgrid": True},
+        xaxis={"type": "category"},
+    )
+    return fig
+
+
+def colour_map(names: list[str]) -> dict[str, tuple[str, str]]:
+    """One colour and pattern per name, by sorted order, so a team looks the same in every chart."""
+    return {n: (PALETTE[i % len(PALETTE)], PATTERNS[i // len(PALETTE) % len(PATTERNS)]) for i, n in enumerate(sorted(names))}
+
+
+def runs_by_status(results: WeeklyResults) -> Chart:
+    weeks = [w.week for w in results.runs.per_week]
+    fig = go.Figure()
+    for i, (status, colour) in enumerate(STATUS_COLOURS.items()):
+        values = [getattr(w.by_status, status) for w in results.runs.per_week]
+        if any(values):
+            fig.add_bar(x=weeks, y=values, name=status, marker={"color": colour, "pattern": {"shape": PATTERNS[i]}})
+    return Chart("runs-by-status", "Runs per week by status", f"Stacked bars of runs started per week by status, {weeks[0]} to {weeks[-1]}.", _layout(fig, "Runs per week by status", "runs", stacked=True))
+
+
+def cost_per_week(results: WeeklyResults, team_colours: dict[str, tuple[str, str]]) -> Chart:
+    per_week = results.cost.per_week
+    weeks = [w.week for w in per_week]
+    fig = go.Figure()
+    for team, (colour, pattern) in team_colours.items():
+        values = [next((a.cost for a in w.by_team if a.name == team), 0.0) for w in per_week]
+        if any(values):
+            fig.add_bar(x=weeks, y=values, name=label(team), marker={"color": colour, "pattern": {"shape": pattern}})
+    currency = results.cost.currency
+    title = f"Compute cost per week by team ({currency})"
+    return Chart("cost-per-week", title, f"Stacked bars of compute cost per week by team in {currency}, {weeks[0]} to {weeks[-1]}.", _layout(fig, title, currency, stacked=True))
+
+
+def versions_per_week(results: WeeklyResults) -> Chart:
+    per_week = results.deployments.per_week
+    fig = go.Figure(go.Bar(x=[w.week for w in per_week], y=[w.count for w in per_week], marker={"color": PALETTE[0]}, name="versions"))
+    title = "Model versions created per week"
+    return Chart("versions-per-week", title, "Bars of model versions registered per week.", _layout(fig, title, "versions"))
+
+
+def top_estimators(results: WeeklyResults, top_n: int) -> Chart:
+    top = results.estimators[:top_n][::-1]
+    fig = go.Figure(
+        go.Bar(x=[e.runs for e in top], y=[label(e.name) for e in top], orientation="h", marker={"color": PALETTE[2]}, name="runs")
+    )
+    title = f"Top estimators by runs, {results.week}"
+    fig = _layout(fig, title, "")
+    fig.update_layout(yaxis={"type": "category", "showgrid": False, "automargin": True}, xaxis={"type": "linear", "title": {"text": "runs"}, "showgrid": True, "gridcolor": "#e5e5e5"})
+    return Chart("top-estimators", title, f"Horizontal bars of the {len(top)} most used estimators in {results.week} by run count.", fig)
+
+
+def build_charts(results: WeeklyResults, top_n: int) -> list[Chart]:
+    teams = sorted({a.name for w in results.cost.per_week for a in w.by_team})
+    return [
+        cost_per_week(results, colour_map(teams)),
+        runs_by_status(results),
+        versions_per_week(results),
+        top_estimators(results, top_n),
+    ]
+
+
+def render_svgs(figures: list[go.Figure], timeout_s: float = BROWSER_TIMEOUT_S) -> list[str]:
+    """Turn figures into SVG text in ONE browser session (starting Chromium costs ~2 s)."""
+    import kaleido
+
+    async def _render() -> list[str]:
+        async with kaleido.Kaleido(n=1, timeout=timeout_s, mathjax=False) as session:
+            return [
+                (await session.calc_fig(fig, opts={"format": "svg", "width": WIDTH, "height": HEIGHT})).decode("utf-8")
+                for fig in figures
+            ]
+
+    try:
+        return asyncio.run(asyncio.wait_for(_render(), timeout=timeout_s + 30))
+    except TimeoutError:
+        raise RenderError(f"the headless browser did not render the charts within {timeout_s + 30:.0f} s") from None
+    except Exception as exc:  # kaleido/choreographer raise a variety of types
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "chrome" in message.lower() or "browser" in message.lower():
+            raise RenderError(
+                f"{message}: install Chromium (Debian: apt-get install chromium) or set BROWSER_PATH to a Chrome binary"
+            ) from None
+        raise RenderError(f"chart rendering failed: {message}") from None

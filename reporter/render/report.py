@@ -1,0 +1,40 @@
+"""Results -> ReportContext: charts rendered to SVG and the alerts the summary shows."""
+
+from __future__ import annotations
+
+from reporter.compute.results import WeeklyResults
+from reporter.config import Config
+from reporter.render.charts import build_charts, render_svgs
+from reporter.render.context import ChartImage, ReportContext
+from reporter.render.format import percent
+
+
+def alerts(results: WeeklyResults) -> list[str]:
+    """Plain-language warnings for the summary: what is missing or needs a look."""
+    notes = []
+    if results.runs.total == 0:
+        notes.append(f"No runs started in {results.week}.")
+    cost = results.cost
+    if cost.unpriced_runs:
+        notes.append(
+            f"{len(cost.unpriced_runs)} run charges have no rate; "
+            f"{percent(cost.priced_share)} of run-hours are priced."
+        )
+    if cost.open_runs:
+        notes.append(f"{cost.open_runs} runs are still open and are charged up to the window end.")
+    if cost.runs_with_invalid_times:
+        notes.append(f"{cost.runs_with_invalid_times} runs have invalid timestamps and are charged zero.")
+    return notes
+
+
+def build_context(results: WeeklyResults, config: Config) -> ReportContext:
+    charts = build_charts(results, config.top_n)
+    svgs = render_svgs([chart.figure for chart in charts])
+    return ReportContext(
+        title=config.report_title,
+        week=results.week,
+        results=results,
+        charts={c.id: ChartImage.from_svg(c.id, c.title, c.alt, svg) for c, svg in zip(charts, svgs, strict=True)},
+        alerts=alerts(results),
+        top_n=config.top_n,
+    )
