@@ -8,6 +8,7 @@ the window, not with the size of the store.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -115,31 +116,54 @@ def _mlflow_version() -> str:
     return mlflow.__version__
 
 
-def _server_version(uri: str, timeout: float) -> str | None:
-    """Ask an HTTP tracking server its version; a non-MLflow answer (e.g. a login page) fails."""
-    if not uri.startswith(("http://", "https://")):
-        return None
-    url = uri.rstrip("/") + "/version"
+def _auth_headers() -> dict[str, str]:
+    """The credentials MLflow's own client would send, from the same environment variables."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {pair}"}
+    return {}
+
+
+def _get(url: str, timeout: float) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=_auth_headers())
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
-            body = response.read(200).decode("utf-8", "replace").strip()
-            kind = response.headers.get_content_type()
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
+            return response.status, response.read(4096).decode("utf-8", "replace").strip()
     except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
+        return exc.code, ""
+
+
+def probe_server(uri: str, timeout: float = 10.0) -> str | None:
+    """Check that an HTTP tracking URI is an MLflow API we may read; return its version.
+
+    One cheap request before the real work turns the usual misconfigurations into clear
+    errors: nothing listening, refused credentials, or a proxy's HTML login page (which
+    must never become a report of "0 runs").
+    """
+    base = strip_credentials(uri).rstrip("/")
+    try:
+        status, body = _get(f"{base}/api/2.0/mlflow/experiments/search?max_results=1", timeout)
+        if status in (401, 403):
             raise GatherError(
-                f"MLflow server {strip_credentials(uri)} refused authentication (HTTP {exc.code}); "
+                f"MLflow server {base} refused authentication (HTTP {status}); "
                 "set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD"
-            ) from None
-        return None  # older servers have no /version; the run search will tell
+            )
+        if status == 200 and not body.startswith("{"):
+            raise GatherError(
+                f"{base} answered with an HTML page, not MLflow's API "
+                "(a login page or proxy?); check the tracking URI"
+            )
+        version_status, version = _get(f"{base}/version", timeout)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise GatherError(f"MLflow server {strip_credentials(uri)} is unreachable ({reason}); check the tracking URI") from None
-    if kind == "text/html" or body.startswith("<"):
-        raise GatherError(
-            f"{strip_credentials(uri)} answered with an HTML page, not MLflow's API "
-            "(a login page or proxy?); check the tracking URI"
-        )
-    return body or None
+        raise GatherError(f"MLflow server {base} is unreachable ({reason}); check the tracking URI") from None
+    if version_status == 200 and version and not version.startswith("<") and len(version) < 40:
+        return version
+    return None
 
 
 def _paged(fetch: Callable[[str | None], Any]) -> Iterator[list[Any]]:
@@ -222,7 +246,7 @@ def gather(
 
     registry_uri = registry_uri or tracking_uri
     opened = {uri: _open_uri(uri) for uri in {tracking_uri, registry_uri}}
-    server_version = _server_version(tracking_uri, timeout=10.0)
+    server_version = probe_server(tracking_uri) if tracking_uri.startswith(("http://", "https://")) else None
     history_start = week.shift(1 - history_weeks)
     collector = _RunCollector()
     filters = window_filters(history_start.start_ms, week.end_ms)
