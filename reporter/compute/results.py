@@ -148,3 +148,13 @@ class WeeklyResults(_Result):
     @classmethod
     def from_json(cls, text: str) -> WeeklyResults:
         return cls.model_validate_json(text)
+
+
+def kpis_json_schema() -> str:
+    """The JSON Schema of kpis.json, as shipped in docs/kpis.schema.json."""
+    import json
+
+    schema = WeeklyResults.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "kpis.schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

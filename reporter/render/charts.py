@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -118,15 +119,29 @@ def build_charts(results: WeeklyResults, top_n: int) -> list[Chart]:
     ]
 
 
+_PLOT_UID = re.compile(r'id="clip([0-9a-f]{6})')
+
+
+def stable_ids(svg: str, index: int) -> str:
+    """Replace plotly.js's random per-plot id (in clip paths and patterns) with a fixed one,
+    so the same figures always give the same bytes."""
+    found = _PLOT_UID.search(svg)
+    return svg.replace(found.group(1), f"fig{index:03d}") if found else svg
+
+
 def render_svgs(figures: list[go.Figure], timeout_s: float = BROWSER_TIMEOUT_S) -> list[str]:
     """Turn figures into SVG text in ONE browser session (starting Chromium costs ~2 s)."""
     import kaleido
 
+    for figure in figures:  # plotly.js draws random trace uids into pattern ids otherwise
+        for i, trace in enumerate(figure.data):
+            trace.uid = f"trace{i}"
+
     async def _render() -> list[str]:
         async with kaleido.Kaleido(n=1, timeout=timeout_s, mathjax=False) as session:
             return [
-                (await session.calc_fig(fig, opts={"format": "svg", "width": WIDTH, "height": HEIGHT})).decode("utf-8")
-                for fig in figures
+                stable_ids((await session.calc_fig(fig, opts={"format": "svg", "width": WIDTH, "height": HEIGHT})).decode("utf-8"), i)
+                for i, fig in enumerate(figures)
             ]
 
     try:

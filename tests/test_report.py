@@ -1,0 +1,108 @@
+"""The built report on real parts: Chromium (kaleido) charts, WeasyPrint PDF, parsed HTML."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+from bs4 import BeautifulSoup
+
+from reporter.compute.results import WeeklyResults, kpis_json_schema
+from reporter.config import parse_config
+from reporter.gather import gather
+from reporter.job import export_report
+from tests.conftest import RATE_CARD, WEEK, Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ["summary", "costs", "activity", "deployments", "estimators", "completeness"]
+
+
+@pytest.fixture(scope="module")
+def snapshot(small_store: Store):
+    return gather(small_store.uri, WEEK, history_weeks=2)
+
+
+@pytest.fixture(scope="module")
+def files(snapshot) -> dict[str, bytes]:
+    return export_report(snapshot, parse_config(RATE_CARD))
+
+
+def pdf_pages(pdf: bytes, tmp_path: Path) -> list[str]:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True).stdout
+    return text.split("\f")[:-1]
+
+
+def test_html_is_one_self_contained_page_with_every_section(files) -> None:
+    page = BeautifulSoup(files["report.html"], "html.parser")
+    assert [s["id"] for s in page.find_all("section")] == SECTIONS
+    images = page.find_all("img")
+    assert len(images) == 4
+    for image in images:
+        assert image["src"].startswith("data:image/svg+xml;base64,")
+        assert image["alt"].strip()
+    # nothing to fetch: no scripts, stylesheets or external references
+    assert page.find("script") is None and page.find("link") is None
+    assert page.find("meta", attrs={"name": "color-scheme"})["content"] == "light only"
+    assert all(th.get("scope") for th in page.find_all("th"))
+
+
+def test_html_headline_figures(files) -> None:
+    page = BeautifulSoup(files["report.html"], "html.parser")
+    cards = {c.find(class_="card-label").get_text(strip=True): c.find(class_="card-value").get_text(strip=True) for c in page.select(".card")}
+    assert cards == {
+        "Compute cost": "32.75 EUR",
+        "Runs started": "9",
+        "Model versions created": "1",
+        "Top estimator": "RandomForestClassifier",
+    }
+    completeness = page.find("section", id="completeness").get_text(" ", strip=True)
+    assert "2026-11-23T00:00:00Z to 2026-11-30T00:00:00Z" in completeness
+    assert "1 charged up to the window end" in completeness
+
+
+def test_pdf_text_carries_the_headline_numbers_on_the_right_pages(files, tmp_path: Path) -> None:
+    pages = pdf_pages(files["report.pdf"], tmp_path)
+    assert len(pages) >= 2
+    first = pages[0]
+    assert "Week 2026-W48" in first and "32.75 EUR" in first and "Summary" in first
+    whole = "\n".join(pages)
+    for heading in ("Costs", "Activity", "Model registry", "Estimators", "Data completeness"):
+        assert heading in whole
+    assert "onprem-train" in whole  # the unpriced run is listed
+    assert all("Page" in p and "2026-W48" in p for p in pages)  # running header and footer
+
+
+def test_every_pdf_page_has_content(files, tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "r.pdf").write_bytes(files["report.pdf"])
+    subprocess.run(["pdftoppm", "-png", "-r", "30", str(tmp_path / "r.pdf"), str(tmp_path / "page")], check=True)
+    pngs = sorted(tmp_path.glob("page*.png"))
+    assert pngs
+    for png in pngs:
+        extrema = Image.open(png).convert("L").getextrema()
+        assert extrema[0] < 200, f"{png.name} looks blank"
+
+
+def test_kpis_json_matches_its_published_schema(files) -> None:
+    shipped = (ROOT / "docs" / "kpis.schema.json").read_text()
+    assert shipped == kpis_json_schema(), "regenerate docs/kpis.schema.json (reporter schema)"
+    kpis = json.loads(files["kpis.json"])
+    jsonschema.validate(kpis, json.loads(shipped))
+    assert kpis["week"] == "2026-W48"
+    assert kpis["runs"]["by_status"]["RUNNING"] == 1
+    assert kpis["cost"]["total"] == 32.75 and kpis["cost"]["currency"] == "EUR"
+    assert kpis["estimators"][0] == {"name": "RandomForestClassifier", "full_name": "sklearn.ensemble._forest.RandomForestClassifier", "runs": 4}
+    assert WeeklyResults.from_json(files["kpis.json"].decode()).to_json().encode() == files["kpis.json"]
+
+
+def test_the_same_snapshot_renders_to_identical_bytes(snapshot, files) -> None:
+    again = export_report(snapshot, parse_config(RATE_CARD))
+    assert again["report.html"] == files["report.html"]
+    assert again["report.pdf"] == files["report.pdf"]
+    assert again["kpis.json"] == files["kpis.json"]
