@@ -49,8 +49,11 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if os.environ.get("REPORTER_DEBUG"):
                 raise
-            _fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-                  "(set REPORTER_DEBUG=1 for a traceback)", 1)
+            _fail(
+                f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                "(set REPORTER_DEBUG=1 for a traceback)",
+                1,
+            )
 
     return wrapper
 
@@ -63,24 +66,44 @@ def _week(text: str | None) -> IsoWeek:
     return IsoWeek.parse(text) if text else IsoWeek.last_complete(datetime.now(UTC))
 
 
-WeekOption = Annotated[str | None, typer.Option("--week", help="ISO week like 2026-W48; default: the last complete week (UTC).")]
-OutOption = Annotated[Path, typer.Option("--out", help="Folder that receives <week>/ with the report files.")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML config: rate card, team tag, title...")]
-TemplatesOption = Annotated[Path | None, typer.Option("--templates", help="Folder of templates overriding the packaged ones.")]
-HistoryOption = Annotated[int, typer.Option("--history-weeks", min=1, max=104, help="Weeks of history for trends.")]
+WeekOption = Annotated[
+    str | None,
+    typer.Option("--week", help="ISO week like 2026-W48; default: the last complete week (UTC)."),
+]
+OutOption = Annotated[
+    Path, typer.Option("--out", help="Folder that receives <week>/ with the report files.")
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML config: rate card, team tag, title...")
+]
+TemplatesOption = Annotated[
+    Path | None,
+    typer.Option("--templates", help="Folder of templates overriding the packaged ones."),
+]
+HistoryOption = Annotated[
+    int, typer.Option("--history-weeks", min=1, max=104, help="Weeks of history for trends.")
+]
 
 
 @app.command()
 @reports_errors
 def build(
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI; default: $MLFLOW_TRACKING_URI.")] = None,
-    registry_uri: Annotated[str | None, typer.Option("--registry-uri", help="Model registry URI; default: the tracking URI.")] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option("--tracking-uri", help="MLflow tracking URI; default: $MLFLOW_TRACKING_URI."),
+    ] = None,
+    registry_uri: Annotated[
+        str | None,
+        typer.Option("--registry-uri", help="Model registry URI; default: the tracking URI."),
+    ] = None,
     week: WeekOption = None,
     history_weeks: HistoryOption = 12,
     config: ConfigOption = None,
     out: OutOption = Path("reports"),
     templates: TemplatesOption = None,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=50_000, help="Runs per MLflow search page.")] = 10_000,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, max=50_000, help="Runs per MLflow search page.")
+    ] = 10_000,
 ) -> None:
     """Gather the week from MLflow and write report.html, report.pdf, kpis.json and snapshot.json."""
     from reporter.config import load_config
@@ -93,9 +116,17 @@ def build(
     settings = load_config(config)
     target = _week(week)
     _say(f"gathering {target} (+{history_weeks - 1} weeks of history) from MLflow...")
-    snapshot = gather(uri, target, history_weeks, registry_uri=registry_uri, page_size=page_size,
-                      exclude_experiments=tuple(settings.exclude_experiments))
-    _say(f"fetched {snapshot.info.runs_fetched} runs in {snapshot.info.run_pages} pages; rendering...")
+    snapshot = gather(
+        uri,
+        target,
+        history_weeks,
+        registry_uri=registry_uri,
+        page_size=page_size,
+        exclude_experiments=tuple(settings.exclude_experiments),
+    )
+    _say(
+        f"fetched {snapshot.info.runs_fetched} runs in {snapshot.info.run_pages} pages; rendering..."
+    )
     folder = save_report(snapshot, settings, out, templates)
     _print_folder(folder)
 
@@ -103,8 +134,14 @@ def build(
 @app.command()
 @reports_errors
 def render(
-    snapshot_dir: Annotated[Path, typer.Argument(help="A report folder (or its snapshot.json) written by 'reporter build'.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder that receives <week>/; default: next to the snapshot.")] = None,
+    snapshot_dir: Annotated[
+        Path,
+        typer.Argument(help="A report folder (or its snapshot.json) written by 'reporter build'."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder that receives <week>/; default: next to the snapshot."),
+    ] = None,
     config: ConfigOption = None,
     templates: TemplatesOption = None,
 ) -> None:
@@ -114,7 +151,11 @@ def render(
     from reporter.job import save_report
 
     snapshot = load_snapshot(snapshot_dir)
-    folder_parent = out if out is not None else (snapshot_dir if snapshot_dir.is_dir() else snapshot_dir.parent).parent
+    folder_parent = (
+        out
+        if out is not None
+        else (snapshot_dir if snapshot_dir.is_dir() else snapshot_dir.parent).parent
+    )
     folder = save_report(snapshot, load_config(config), folder_parent, templates)
     _print_folder(folder)
 
@@ -123,7 +164,9 @@ def render(
 @reports_errors
 def demo(
     out: OutOption = Path("reports"),
-    store: Annotated[Path, typer.Option("--store", help="Folder of the demo MLflow store (created or reused).")] = Path("demo"),
+    store: Annotated[
+        Path, typer.Option("--store", help="Folder of the demo MLflow store (created or reused).")
+    ] = Path("demo"),
     templates: TemplatesOption = None,
 ) -> None:
     """Seed (or reuse) a local demo MLflow store with 12 weeks of history and build last week's report."""
@@ -133,14 +176,18 @@ def demo(
     from reporter.job import save_report
 
     target = IsoWeek.last_complete(datetime.now(UTC))
-    _say(f"preparing the demo store in {store}/ (seeded through MLflow's client; ~10 s the first time)...")
+    _say(
+        f"preparing the demo store in {store}/ (seeded through MLflow's client; ~10 s the first time)..."
+    )
     uri = ensure_demo_store(store, target)
     settings = load_config(DEMO_CONFIG)
     snapshot = gather(uri, target, 12, exclude_experiments=tuple(settings.exclude_experiments))
     _say(f"fetched {snapshot.info.runs_fetched} runs; rendering {target}...")
     folder = save_report(snapshot, settings, out, templates)
     _print_folder(folder)
-    _say(f"to rebuild against the demo store: reporter build --tracking-uri {uri} --config {DEMO_CONFIG}")
+    _say(
+        f"to rebuild against the demo store: reporter build --tracking-uri {uri} --config {DEMO_CONFIG}"
+    )
 
 
 def _print_folder(folder: Path) -> None:

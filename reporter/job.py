@@ -15,7 +15,9 @@ from reporter.render.report import build_context
 REPORT_FILES = ("report.html", "report.pdf", "kpis.json", SNAPSHOT_FILE)
 
 
-def export_report(snapshot: Snapshot, config: Config, templates: Path | None = None) -> dict[str, bytes]:
+def export_report(
+    snapshot: Snapshot, config: Config, templates: Path | None = None
+) -> dict[str, bytes]:
     """Every file of the report folder, in memory: nothing is written if any stage fails."""
     results = compute_results(snapshot, config)
     html = export_html(build_context(results, config), templates)
@@ -27,7 +29,9 @@ def export_report(snapshot: Snapshot, config: Config, templates: Path | None = N
     }
 
 
-def save_report(snapshot: Snapshot, config: Config, out: Path, templates: Path | None = None) -> Path:
+def save_report(
+    snapshot: Snapshot, config: Config, out: Path, templates: Path | None = None
+) -> Path:
     """Build the report and publish it to `out/<week>/`; returns that folder."""
     files = export_report(snapshot, config, templates)
     folder = out / snapshot.info.week

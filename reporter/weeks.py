@@ -45,7 +45,9 @@ class IsoWeek:
 
     @property
     def start(self) -> datetime:
-        return datetime.combine(date.fromisocalendar(self.year, self.week, 1), datetime.min.time(), UTC)
+        return datetime.combine(
+            date.fromisocalendar(self.year, self.week, 1), datetime.min.time(), UTC
+        )
 
     @property
     def end(self) -> datetime:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,9 @@ class Store:
     def experiment(self, name: str, **tags: str) -> str:
         if name not in self.experiments:
             artifacts = (self.path.parent / "artifacts" / name).as_uri()
-            self.experiments[name] = self.client.create_experiment(name, artifact_location=artifacts, tags=tags)
+            self.experiments[name] = self.client.create_experiment(
+                name, artifact_location=artifacts, tags=tags
+            )
         return self.experiments[name]
 
     def run(
@@ -59,7 +62,9 @@ class Store:
         """A run from `start` to `end` (epoch ms); `end=None` leaves it open (RUNNING)."""
         from mlflow.entities import Metric, Param, RunTag
 
-        run = self.client.create_run(self.experiment(experiment), start_time=start, tags=tags or {}, run_name=name)
+        run = self.client.create_run(
+            self.experiment(experiment), start_time=start, tags=tags or {}, run_name=name
+        )
         run_id = run.info.run_id
         if params or metrics:
             self.client.log_batch(
@@ -98,13 +103,25 @@ def start_mlflow_server(backend_uri: str, artifacts: Path, log: Path) -> Server:
     port = free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend_uri,
-        "--default-artifact-root", artifacts.as_uri(),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_uri,
+        "--default-artifact-root",
+        artifacts.as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -167,19 +184,45 @@ def seed_small_week(store: Store) -> dict[str, str]:
     store.experiment("misc")
     m5, g5 = {"instance_type": "m5.xlarge"}, {"instance_type": "g5.2xlarge"}
     ids = {}
-    ids["rf_ok"] = store.run("fraud", at(24, 10), at(24, 12), tags={**m5, "estimator_class": RF}, metrics={"auc": 0.91})
-    ids["rf_failed"] = store.run("fraud", at(24, 13), at(24, 14.5), "FAILED", tags={**m5, "estimator_class": RF})
-    ids["lgbm_2_nodes"] = store.run("ranker", at(25, 9), at(25, 13), tags={**g5, "estimator_name": "LGBMRanker", "num_nodes": "2"})
-    ids["lgbm_killed"] = store.run("ranker", at(26, 9), at(26, 10), "KILLED", tags={**g5, "estimator_name": "LGBMRanker"})
-    ids["unpriced"] = store.run("misc", at(27, 8), at(27, 11), name="onprem-train", tags={"instance_type": "custom-gpu"})
+    ids["rf_ok"] = store.run(
+        "fraud", at(24, 10), at(24, 12), tags={**m5, "estimator_class": RF}, metrics={"auc": 0.91}
+    )
+    ids["rf_failed"] = store.run(
+        "fraud", at(24, 13), at(24, 14.5), "FAILED", tags={**m5, "estimator_class": RF}
+    )
+    ids["lgbm_2_nodes"] = store.run(
+        "ranker",
+        at(25, 9),
+        at(25, 13),
+        tags={**g5, "estimator_name": "LGBMRanker", "num_nodes": "2"},
+    )
+    ids["lgbm_killed"] = store.run(
+        "ranker", at(26, 9), at(26, 10), "KILLED", tags={**g5, "estimator_name": "LGBMRanker"}
+    )
+    ids["unpriced"] = store.run(
+        "misc", at(27, 8), at(27, 11), name="onprem-train", tags={"instance_type": "custom-gpu"}
+    )
     ids["open"] = store.run("ranker", at(29, 20), None, "RUNNING", tags=g5)
-    parent = store.run("ranker", at(25, 14), at(25, 16), name="tune", tags={**g5, "estimator_class": "sklearn.model_selection._search.GridSearchCV"})
+    parent = store.run(
+        "ranker",
+        at(25, 14),
+        at(25, 16),
+        name="tune",
+        tags={**g5, "estimator_class": "sklearn.model_selection._search.GridSearchCV"},
+    )
     ids["parent"] = parent
-    for start, end in ((at(25, 14 + 10 / 60), at(25, 14 + 50 / 60)), (at(25, 15), at(25, 15 + 50 / 60))):
-        store.run("ranker", start, end, tags={**g5, "estimator_class": RF, "mlflow.parentRunId": parent})
+    for start, end in (
+        (at(25, 14 + 10 / 60), at(25, 14 + 50 / 60)),
+        (at(25, 15), at(25, 15 + 50 / 60)),
+    ):
+        store.run(
+            "ranker", start, end, tags={**g5, "estimator_class": RF, "mlflow.parentRunId": parent}
+        )
     ids["crossing"] = store.run("fraud", at(22, 22), at(23, 2), tags=m5)
     ids["last_week"] = store.run("fraud", at(17, 10), at(17, 14), tags=m5)
-    ids["old"] = store.run("fraud", at(2, 10, month=10), at(2, 11, month=10), tags=m5)  # before a 2-week history
+    ids["old"] = store.run(
+        "fraud", at(2, 10, month=10), at(2, 11, month=10), tags=m5
+    )  # before a 2-week history
 
     client = store.client
     client.create_registered_model("fraud-detector")
@@ -198,3 +241,17 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     built = Store(path=path, client=MlflowClient(tracking_uri=f"sqlite:///{path}"))
     built.ids = seed_small_week(built)  # type: ignore[attr-defined]
     return built
+
+
+@pytest.fixture(scope="session")
+def small_server(small_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `mlflow server` on 127.0.0.1 serving a copy of the hand-made week."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("server")
+    shutil.copy(small_store.path, folder / "mlflow.db")
+    server = start_mlflow_server(
+        f"sqlite:///{folder / 'mlflow.db'}", folder / "artifacts", folder / "server.log"
+    )
+    yield server
+    stop_server(server)

@@ -24,7 +24,13 @@ def test_run_counts_by_status_and_week(results) -> None:
     # then 9 runs started in W48 (7 top-level + 2 nested children) and 2 in W47
     runs = results.runs
     assert runs.total == 9
-    assert runs.by_status.model_dump() == {"FINISHED": 6, "FAILED": 1, "KILLED": 1, "RUNNING": 1, "SCHEDULED": 0}
+    assert runs.by_status.model_dump() == {
+        "FINISHED": 6,
+        "FAILED": 1,
+        "KILLED": 1,
+        "RUNNING": 1,
+        "SCHEDULED": 0,
+    }
     # failure rate = (FAILED + KILLED) / ended = 2 / 8
     assert runs.failure_rate == 0.25
     assert [(w.week, w.total) for w in runs.per_week] == [("2026-W47", 2), ("2026-W48", 9)]
@@ -40,8 +46,16 @@ def test_cost_total_and_its_parts(results) -> None:
     assert cost.currency == "EUR"
     # waste: failed 0.75 + killed 2.00
     assert cost.waste == 2.75
-    assert [(a.name, a.cost) for a in cost.by_team] == [("search", 30.0), ("risk", 2.75), ("unattributed", 0.0)]
-    assert [(a.name, a.cost) for a in cost.by_instance_type] == [("g5.2xlarge", 30.0), ("m5.xlarge", 2.75), ("custom-gpu", 0.0)]
+    assert [(a.name, a.cost) for a in cost.by_team] == [
+        ("search", 30.0),
+        ("risk", 2.75),
+        ("unattributed", 0.0),
+    ]
+    assert [(a.name, a.cost) for a in cost.by_instance_type] == [
+        ("g5.2xlarge", 30.0),
+        ("m5.xlarge", 2.75),
+        ("custom-gpu", 0.0),
+    ]
     # W47: crossing run's 2h before midnight 1.00 + last_week 4h x 0.5 = 2.00
     assert [(w.week, w.total) for w in cost.per_week] == [("2026-W47", 3.0), ("2026-W48", 32.75)]
     assert cost.delta is not None
@@ -50,7 +64,13 @@ def test_cost_total_and_its_parts(results) -> None:
 
 def test_breakdowns_reconcile_with_the_total(results) -> None:
     cost = results.cost
-    for parts in (cost.by_team, cost.by_experiment, cost.by_user, cost.by_instance_type, cost.by_estimator):
+    for parts in (
+        cost.by_team,
+        cost.by_experiment,
+        cost.by_user,
+        cost.by_instance_type,
+        cost.by_estimator,
+    ):
         assert round(sum(a.cost for a in parts), 2) == cost.total
 
 
@@ -59,7 +79,9 @@ def test_incompleteness_is_counted(results) -> None:
     # charged hours: 2 + 1.5 + 4 + 1 + 3 + 4 + 2 + 2 = 19.5, of which 3 unpriced
     assert (cost.charged_hours, cost.priced_hours) == (19.5, 16.5)
     assert cost.priced_share == round(16.5 / 19.5, 4)
-    assert [(r.run_name, r.instance_type, r.hours) for r in cost.unpriced_runs] == [("onprem-train", "custom-gpu", 3.0)]
+    assert [(r.run_name, r.instance_type, r.hours) for r in cost.unpriced_runs] == [
+        ("onprem-train", "custom-gpu", 3.0)
+    ]
     assert (cost.open_runs, cost.open_runs_capped, cost.nested_runs_covered_by_parent) == (1, 0, 2)
 
 
@@ -78,7 +100,10 @@ def test_estimators_and_registry(results) -> None:
 
 def test_window_and_completeness(results) -> None:
     assert results.week == "2026-W48"
-    assert (results.window.start, results.window.end) == ("2026-11-23T00:00:00Z", "2026-11-30T00:00:00Z")
+    assert (results.window.start, results.window.end) == (
+        "2026-11-23T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+    )
     assert results.window.history_start == "2026-11-16T00:00:00Z"
     c = results.completeness
     # 11 runs overlap the 2-week history (the October run does not), fetched 3 per page

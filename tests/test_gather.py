@@ -18,7 +18,7 @@ from reporter.config import parse_config
 from reporter.errors import GatherError, UsageError
 from reporter.gather import gather
 from reporter.gather.mlflow_source import strip_credentials
-from tests.conftest import RATE_CARD, WEEK, Server, Store, free_port, start_mlflow_server, stop_server
+from tests.conftest import RATE_CARD, WEEK, Server, Store, free_port
 
 
 def _digest(path: Path) -> str:
@@ -26,7 +26,9 @@ def _digest(path: Path) -> str:
 
 
 @pytest.mark.parametrize("page_size", [1, 4, 50_000])
-def test_every_run_in_the_window_is_fetched_whatever_the_page_size(small_store: Store, page_size: int) -> None:
+def test_every_run_in_the_window_is_fetched_whatever_the_page_size(
+    small_store: Store, page_size: int
+) -> None:
     # given 11 runs overlapping W47-W48 and one in October
     # when gathered with pages of `page_size`
     snapshot = gather(small_store.uri, WEEK, history_weeks=2, page_size=page_size)
@@ -50,7 +52,9 @@ def test_a_run_started_before_the_window_and_still_open_is_fetched(store: Store)
     assert list(snapshot.tables["runs"]["run_id"]) == [open_run]
 
 
-def test_sqlite_store_is_read_only_and_left_byte_identical(small_store: Store, tmp_path: Path, monkeypatch) -> None:
+def test_sqlite_store_is_read_only_and_left_byte_identical(
+    small_store: Store, tmp_path: Path, monkeypatch
+) -> None:
     # given a copy of a store and a clean working directory
     copy = tmp_path / "copy.db"
     shutil.copy(small_store.path, copy)
@@ -70,7 +74,9 @@ def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) ->
     assert not missing.exists() and not missing.parent.exists()
 
 
-def test_a_store_of_another_schema_version_is_refused_untouched(small_store: Store, tmp_path: Path) -> None:
+def test_a_store_of_another_schema_version_is_refused_untouched(
+    small_store: Store, tmp_path: Path
+) -> None:
     # given a store whose schema revision this MLflow does not read
     copy = tmp_path / "old.db"
     shutil.copy(small_store.path, copy)
@@ -120,29 +126,27 @@ def test_a_proxy_login_page_is_an_error_not_zero_runs(login_proxy: str) -> None:
 
 
 def test_credentials_never_reach_the_saved_uri() -> None:
-    assert strip_credentials("https://alice:s3cret@mlflow.example.com:8443/path?token=abc") == "https://mlflow.example.com:8443/path"
+    assert (
+        strip_credentials("https://alice:s3cret@mlflow.example.com:8443/path?token=abc")
+        == "https://mlflow.example.com:8443/path"
+    )
     assert strip_credentials("sqlite:////data/mlflow.db?mode=ro") == "sqlite:////data/mlflow.db"
 
 
-@pytest.fixture(scope="module")
-def http_server(small_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("server")
-    shutil.copy(small_store.path, folder / "mlflow.db")
-    server = start_mlflow_server(f"sqlite:///{folder / 'mlflow.db'}", folder / "artifacts", folder / "server.log")
-    yield server
-    stop_server(server)
-
-
-def test_http_gather_matches_the_sqlite_gather(small_store: Store, http_server: Server) -> None:
+def test_http_gather_matches_the_sqlite_gather(small_store: Store, small_server: Server) -> None:
     # given the same store behind `mlflow server` and as a sqlite file
     config = parse_config(RATE_CARD)
     # when both are gathered
-    over_http = gather(http_server.url, WEEK, history_weeks=2, page_size=2)
+    over_http = gather(small_server.url, WEEK, history_weeks=2, page_size=2)
     local = gather(small_store.uri, WEEK, history_weeks=2)
     # then the runs, aliases (int over both) and every figure are the same
     assert set(over_http.tables["runs"]["run_id"]) == set(local.tables["runs"]["run_id"])
     assert over_http.tables["aliases"].equals(local.tables["aliases"])
     assert over_http.info.mlflow_server_version
-    http_results = compute_results(over_http, config).model_dump(exclude={"completeness", "tracking_uri", "generated_at"})
-    local_results = compute_results(local, config).model_dump(exclude={"completeness", "tracking_uri", "generated_at"})
+    http_results = compute_results(over_http, config).model_dump(
+        exclude={"completeness", "tracking_uri", "generated_at"}
+    )
+    local_results = compute_results(local, config).model_dump(
+        exclude={"completeness", "tracking_uri", "generated_at"}
+    )
     assert http_results == local_results

@@ -33,7 +33,9 @@ def files(snapshot) -> dict[str, bytes]:
 def pdf_pages(pdf: bytes, tmp_path: Path) -> list[str]:
     path = tmp_path / "report.pdf"
     path.write_bytes(pdf)
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True
+    ).stdout
     return text.split("\f")[:-1]
 
 
@@ -53,7 +55,12 @@ def test_html_is_one_self_contained_page_with_every_section(files) -> None:
 
 def test_html_headline_figures(files) -> None:
     page = BeautifulSoup(files["report.html"], "html.parser")
-    cards = {c.find(class_="card-label").get_text(strip=True): c.find(class_="card-value").get_text(strip=True) for c in page.select(".card")}
+    cards = {
+        c.find(class_="card-label").get_text(strip=True): c.find(class_="card-value").get_text(
+            strip=True
+        )
+        for c in page.select(".card")
+    }
     assert cards == {
         "Compute cost": "32.75 EUR",
         "Runs started": "9",
@@ -81,7 +88,10 @@ def test_every_pdf_page_has_content(files, tmp_path: Path) -> None:
     from PIL import Image
 
     (tmp_path / "r.pdf").write_bytes(files["report.pdf"])
-    subprocess.run(["pdftoppm", "-png", "-r", "30", str(tmp_path / "r.pdf"), str(tmp_path / "page")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "30", str(tmp_path / "r.pdf"), str(tmp_path / "page")],
+        check=True,
+    )
     pngs = sorted(tmp_path.glob("page*.png"))
     assert pngs
     for png in pngs:
@@ -97,8 +107,15 @@ def test_kpis_json_matches_its_published_schema(files) -> None:
     assert kpis["week"] == "2026-W48"
     assert kpis["runs"]["by_status"]["RUNNING"] == 1
     assert kpis["cost"]["total"] == 32.75 and kpis["cost"]["currency"] == "EUR"
-    assert kpis["estimators"][0] == {"name": "RandomForestClassifier", "full_name": "sklearn.ensemble._forest.RandomForestClassifier", "runs": 4}
-    assert WeeklyResults.from_json(files["kpis.json"].decode()).to_json().encode() == files["kpis.json"]
+    assert kpis["estimators"][0] == {
+        "name": "RandomForestClassifier",
+        "full_name": "sklearn.ensemble._forest.RandomForestClassifier",
+        "runs": 4,
+    }
+    assert (
+        WeeklyResults.from_json(files["kpis.json"].decode()).to_json().encode()
+        == files["kpis.json"]
+    )
 
 
 def test_the_same_snapshot_renders_to_identical_bytes(snapshot, files) -> None:

@@ -29,7 +29,10 @@ def test_a_run_starting_exactly_monday_midnight_belongs_to_the_new_week() -> Non
 
 def test_bounds_are_monday_to_monday_utc() -> None:
     week = IsoWeek.parse("2026-W48")
-    assert (iso_utc(week.start), iso_utc(week.end)) == ("2026-11-23T00:00:00Z", "2026-11-30T00:00:00Z")
+    assert (iso_utc(week.start), iso_utc(week.end)) == (
+        "2026-11-23T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+    )
 
 
 @pytest.mark.parametrize(
@@ -50,7 +53,11 @@ def test_last_complete_week_across_a_53_week_year() -> None:
 
 
 def test_history_lists_consecutive_weeks_oldest_first() -> None:
-    assert [str(w) for w in IsoWeek.parse("2021-W02").history(3)] == ["2020-W53", "2021-W01", "2021-W02"]
+    assert [str(w) for w in IsoWeek.parse("2021-W02").history(3)] == [
+        "2020-W53",
+        "2021-W01",
+        "2021-W02",
+    ]
 
 
 @pytest.mark.parametrize("text", ["2026-48", "2026W48", "2026-W54", "2021-W53", "last week", ""])

@@ -69,12 +69,16 @@ def compute_results(snapshot: Snapshot, config: Config) -> WeeklyResults:
         total=int(this_week.sum()),
         by_status=StatusCounts(**{k: int(v) for k, v in this_week.items()}),
         failure_rate=activity.failure_rate(this_week),
-        delta_total=int(this_week.sum() - counts.loc[previous_label].sum()) if has_previous else None,
+        delta_total=int(this_week.sum() - counts.loc[previous_label].sum())
+        if has_previous
+        else None,
         per_week=per_week_runs,
     )
 
     open_until = _open_until_ms(snapshot, week)
-    lines = costs.cost_lines(runs, tables["run_tags"], tables["run_params"], config.rate_card, weeks, open_until)
+    lines = costs.cost_lines(
+        runs, tables["run_tags"], tables["run_params"], config.rate_card, weeks, open_until
+    )
     week_lines = lines[lines["week"] == week_label]
     flags = costs.charge_intervals(runs, open_until, config.rate_card.max_open_run_hours)
     started_this_week = activity.week_of_start(runs, weeks) == week_label
@@ -83,11 +87,25 @@ def compute_results(snapshot: Snapshot, config: Config) -> WeeklyResults:
     per_week_cost = []
     for w in weeks:
         wl = lines[lines["week"] == str(w)]
-        per_week_cost.append(WeekCost(week=str(w), total=_money(int(wl["cost_cents"].sum())), by_team=_amounts(costs.breakdown(wl, "team"))))
-    previous_cents = int(lines.loc[lines["week"] == previous_label, "cost_cents"].sum()) if has_previous else None
+        per_week_cost.append(
+            WeekCost(
+                week=str(w),
+                total=_money(int(wl["cost_cents"].sum())),
+                by_team=_amounts(costs.breakdown(wl, "team")),
+            )
+        )
+    previous_cents = (
+        int(lines.loc[lines["week"] == previous_label, "cost_cents"].sum())
+        if has_previous
+        else None
+    )
     delta = None
     if previous_cents is not None:
-        percent = round((total_cents - previous_cents) / previous_cents * 100, 1) if previous_cents else None
+        percent = (
+            round((total_cents - previous_cents) / previous_cents * 100, 1)
+            if previous_cents
+            else None
+        )
         delta = Delta(absolute=_money(total_cents - previous_cents), percent=percent)
     charged_hours = float(week_lines["hours"].sum())
     priced_hours = float(week_lines.loc[week_lines["priced"], "hours"].sum())
@@ -115,19 +133,35 @@ def compute_results(snapshot: Snapshot, config: Config) -> WeeklyResults:
                 instance_type=None if pd.isna(row.instance_type) else row.instance_type,
                 hours=round(float(row.hours), 2),
             )
-            for row in unpriced.sort_values(["hours", "run_id"], ascending=[False, True]).itertuples()
+            for row in unpriced.sort_values(
+                ["hours", "run_id"], ascending=[False, True]
+            ).itertuples()
         ],
         open_runs=int((flags["is_open"].to_numpy() & charged_this_week).sum()),
         open_runs_capped=int((flags["open_capped"].to_numpy() & charged_this_week).sum()),
-        nested_runs_covered_by_parent=int((flags["is_child"].to_numpy() & started_this_week.to_numpy(dtype=bool, na_value=False)).sum()),
-        runs_with_invalid_times=int((flags["invalid_time"].to_numpy() & started_this_week.to_numpy(dtype=bool, na_value=False)).sum()),
+        nested_runs_covered_by_parent=int(
+            (
+                flags["is_child"].to_numpy()
+                & started_this_week.to_numpy(dtype=bool, na_value=False)
+            ).sum()
+        ),
+        runs_with_invalid_times=int(
+            (
+                flags["invalid_time"].to_numpy()
+                & started_this_week.to_numpy(dtype=bool, na_value=False)
+            ).sum()
+        ),
     )
 
     versions = tables["model_versions"]
     deployments_result = Deployments(
         model_versions_created=int(deployments.versions_per_week(versions, [week])[0][1]),
-        by_model=[NamedCount(name=n, count=c) for n, c in deployments.versions_by_model(versions, week)],
-        per_week=[WeekCount(week=w, count=c) for w, c in deployments.versions_per_week(versions, weeks)],
+        by_model=[
+            NamedCount(name=n, count=c) for n, c in deployments.versions_by_model(versions, week)
+        ],
+        per_week=[
+            WeekCount(week=w, count=c) for w, c in deployments.versions_per_week(versions, weeks)
+        ],
         registered_models=len(tables["registered_models"]),
         aliases=len(tables["aliases"]),
     )
@@ -135,14 +169,19 @@ def compute_results(snapshot: Snapshot, config: Config) -> WeeklyResults:
     week_runs = runs[started_this_week.to_numpy(dtype=bool, na_value=False)]
     return WeeklyResults(
         week=week_label,
-        window=Window(start=info.window_start, end=info.window_end, history_start=info.history_start),
+        window=Window(
+            start=info.window_start, end=info.window_end, history_start=info.history_start
+        ),
         generated_at=info.gathered_at,
         reporter_version=info.reporter_version,
         tracking_uri=info.tracking_uri,
         runs=runs_result,
         cost=cost_result,
         deployments=deployments_result,
-        estimators=[Estimator(name=s, full_name=f, runs=n) for s, f, n in estimators.top_estimators(week_runs)],
+        estimators=[
+            Estimator(name=s, full_name=f, runs=n)
+            for s, f, n in estimators.top_estimators(week_runs)
+        ],
         completeness=Completeness(
             tracking_uri=info.tracking_uri,
             registry_uri=info.registry_uri,

@@ -21,7 +21,11 @@ def status_counts(runs: pd.DataFrame, weeks: list[IsoWeek]) -> pd.DataFrame:
     """Runs started per week (rows, oldest first) and status (columns, STATUSES order)."""
     labels = week_of_start(runs, weeks)
     counts = pd.crosstab(labels, runs["status"]) if len(runs) else pd.DataFrame()
-    return counts.reindex(index=[str(w) for w in weeks], columns=list(STATUSES), fill_value=0).fillna(0).astype("int64")
+    return (
+        counts.reindex(index=[str(w) for w in weeks], columns=list(STATUSES), fill_value=0)
+        .fillna(0)
+        .astype("int64")
+    )
 
 
 def failure_rate(counts: pd.Series) -> float | None:

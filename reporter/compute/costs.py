@@ -21,7 +21,9 @@ WASTE_STATUSES = ("FAILED", "KILLED")
 OPEN_STATUSES = ("RUNNING", "SCHEDULED")
 
 
-def match_rates(runs: pd.DataFrame, run_tags: pd.DataFrame, run_params: pd.DataFrame, card: RateCard) -> pd.DataFrame:
+def match_rates(
+    runs: pd.DataFrame, run_tags: pd.DataFrame, run_params: pd.DataFrame, card: RateCard
+) -> pd.DataFrame:
     """Per run: the hourly rate and the rule that gave it (first match wins, then the default).
 
     Runs no rule matches and with no default rate get rate NaN and `priced` False.
@@ -43,10 +45,19 @@ def match_rates(runs: pd.DataFrame, run_tags: pd.DataFrame, run_params: pd.DataF
         unmatched = rate.isna()
         rate[unmatched] = card.default_rate
         rule_name[unmatched] = "default_rate"
-    return pd.DataFrame({"run_id": rate.index, "rate": rate.to_numpy(), "rate_rule": rule_name.to_numpy(), "priced": rate.notna().to_numpy()})
+    return pd.DataFrame(
+        {
+            "run_id": rate.index,
+            "rate": rate.to_numpy(),
+            "rate_rule": rule_name.to_numpy(),
+            "priced": rate.notna().to_numpy(),
+        }
+    )
 
 
-def instance_counts(runs: pd.DataFrame, run_tags: pd.DataFrame, run_params: pd.DataFrame, key: str | None) -> pd.Series:
+def instance_counts(
+    runs: pd.DataFrame, run_tags: pd.DataFrame, run_params: pd.DataFrame, key: str | None
+) -> pd.Series:
     """The instance multiplier per run: tag `key`, else param `key`, else 1. Non-positive or
     non-numeric values count as 1 (the run is not silently zeroed)."""
     ones = pd.Series(1.0, index=runs["run_id"])
@@ -75,7 +86,12 @@ def charge_intervals(runs: pd.DataFrame, open_until_ms: int, max_open_hours: flo
     open_end = np.minimum(float(open_until_ms), cap_end)
     open_capped = is_open & (cap_end < open_until_ms)
     effective_end = end.where(~is_open, open_end)
-    invalid = start.isna() | (start < MIN_PLAUSIBLE_START_MS) | effective_end.isna() | (effective_end < start)
+    invalid = (
+        start.isna()
+        | (start < MIN_PLAUSIBLE_START_MS)
+        | effective_end.isna()
+        | (effective_end < start)
+    )
     known_runs = set(runs["run_id"])
     is_child = runs["parent_run_id"].isin(known_runs).fillna(False).astype(bool)
     charged = ~invalid & ~is_child

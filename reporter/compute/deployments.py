@@ -17,4 +17,6 @@ def versions_by_model(model_versions: pd.DataFrame, week: IsoWeek) -> list[tuple
     created = model_versions["creation_time"]
     in_week = model_versions[(created >= week.start_ms) & (created < week.end_ms)]
     counts = in_week.groupby("name").size()
-    return sorted(((str(n), int(c)) for n, c in counts.items()), key=lambda item: (-item[1], item[0]))
+    return sorted(
+        ((str(n), int(c)) for n, c in counts.items()), key=lambda item: (-item[1], item[0])
+    )

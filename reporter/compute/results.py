@@ -38,7 +38,9 @@ class WeekRuns(_Result):
 class Runs(_Result):
     total: int = Field(description="Runs started in the report week (nested runs included)")
     by_status: StatusCounts
-    failure_rate: float | None = Field(description="(FAILED + KILLED) / finished-or-failed runs; null with none")
+    failure_rate: float | None = Field(
+        description="(FAILED + KILLED) / finished-or-failed runs; null with none"
+    )
     delta_total: int | None = Field(description="total minus last week's total")
     per_week: list[WeekRuns]
 
@@ -64,7 +66,9 @@ class WeekCost(_Result):
 
 class Delta(_Result):
     absolute: float
-    percent: float | None = Field(description="Change relative to last week in percent; null when last week was 0")
+    percent: float | None = Field(
+        description="Change relative to last week in percent; null when last week was 0"
+    )
 
 
 class Cost(_Result):

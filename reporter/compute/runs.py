@@ -32,7 +32,9 @@ def run_frame(tables: dict[str, pd.DataFrame], team_tag: str) -> pd.DataFrame:
     experiments = tables["experiments"].set_index("experiment_id")
     run_tags = tables["run_tags"]
     frame = runs.copy()
-    frame["experiment"] = frame["experiment_id"].map(experiments["name"]).fillna(frame["experiment_id"])
+    frame["experiment"] = (
+        frame["experiment_id"].map(experiments["name"]).fillna(frame["experiment_id"])
+    )
     experiment_team = tag_values(tables["experiment_tags"], team_tag, "experiment_id")
     team = tag_values(run_tags, team_tag).reindex(frame.index)
     team = team.fillna(frame["experiment_id"].map(experiment_team))

@@ -30,4 +30,6 @@ def export_pdf(html: str) -> bytes:
         document = weasyprint.HTML(string=html, url_fetcher=_data_only_fetcher(), base_url=None)
         return document.write_pdf(pdf_identifier=identifier, uncompressed_pdf=False)
     except Exception as exc:  # WeasyPrint raises many types; the user needs one line
-        raise ExportError(f"PDF rendering failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise ExportError(
+            f"PDF rendering failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None

@@ -15,7 +15,7 @@ import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,9 @@ def read_only_sqlite_uri(path: Path) -> str:
     MLflow client does not read is refused before MLflow sees the file.
     """
     if not path.is_file():
-        raise UsageError(f"sqlite store {path} does not exist; check the tracking URI (no new store is created)")
+        raise UsageError(
+            f"sqlite store {path} does not exist; check the tracking URI (no new store is created)"
+        )
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             found = db.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -104,10 +106,8 @@ def _no_stray_folder() -> Iterator[None]:
 
 
 def _rmdir_if_empty(folder: Path) -> None:
-    try:
+    with suppress(OSError):
         folder.rmdir()
-    except OSError:
-        pass
 
 
 def _mlflow_version() -> str:
@@ -121,7 +121,10 @@ def _auth_headers() -> dict[str, str]:
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
     if token:
         return {"Authorization": f"Bearer {token}"}
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    user, password = (
+        os.environ.get("MLFLOW_TRACKING_USERNAME"),
+        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
+    )
     if user and password:
         pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         return {"Authorization": f"Basic {pair}"}
@@ -131,7 +134,7 @@ def _auth_headers() -> dict[str, str]:
 def _get(url: str, timeout: float) -> tuple[int, str]:
     request = urllib.request.Request(url, headers=_auth_headers())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(4096).decode("utf-8", "replace").strip()
     except urllib.error.HTTPError as exc:
         return exc.code, ""
@@ -160,7 +163,9 @@ def probe_server(uri: str, timeout: float = 10.0) -> str | None:
         version_status, version = _get(f"{base}/version", timeout)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise GatherError(f"MLflow server {base} is unreachable ({reason}); check the tracking URI") from None
+        raise GatherError(
+            f"MLflow server {base} is unreachable ({reason}); check the tracking URI"
+        ) from None
     if version_status == 200 and version and not version.startswith("<") and len(version) < 40:
         return version
     return None
@@ -211,8 +216,12 @@ class _RunCollector:
             }
             rid = info.run_id
             self.tags += [{"run_id": rid, "key": k, "value": v} for k, v in run.data.tags.items()]
-            self.params += [{"run_id": rid, "key": k, "value": v} for k, v in run.data.params.items()]
-            self.metrics += [{"run_id": rid, "key": k, "value": float(v)} for k, v in run.data.metrics.items()]
+            self.params += [
+                {"run_id": rid, "key": k, "value": v} for k, v in run.data.params.items()
+            ]
+            self.metrics += [
+                {"run_id": rid, "key": k, "value": float(v)} for k, v in run.data.metrics.items()
+            ]
 
 
 def window_filters(history_start_ms: int, window_end_ms: int) -> list[str]:
@@ -246,17 +255,25 @@ def gather(
 
     registry_uri = registry_uri or tracking_uri
     opened = {uri: _open_uri(uri) for uri in {tracking_uri, registry_uri}}
-    server_version = probe_server(tracking_uri) if tracking_uri.startswith(("http://", "https://")) else None
+    server_version = (
+        probe_server(tracking_uri) if tracking_uri.startswith(("http://", "https://")) else None
+    )
     history_start = week.shift(1 - history_weeks)
     collector = _RunCollector()
     filters = window_filters(history_start.start_ms, week.end_ms)
 
     try:
         with _no_stray_folder():
-            client = MlflowClient(tracking_uri=opened[tracking_uri], registry_uri=opened[registry_uri])
+            client = MlflowClient(
+                tracking_uri=opened[tracking_uri], registry_uri=opened[registry_uri]
+            )
             experiments = [
                 exp
-                for page in _paged(lambda t: client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=t))
+                for page in _paged(
+                    lambda t: client.search_experiments(
+                        view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=t
+                    )
+                )
                 for exp in page
             ]
             excluded = sorted(e.name for e in experiments if e.name in exclude_experiments)
@@ -267,36 +284,59 @@ def gather(
                 for filter_string in filters:
                     for page in _paged(
                         lambda t, c=chunk, f=filter_string: client.search_runs(
-                            c, f, run_view_type=ViewType.ACTIVE_ONLY, max_results=page_size, page_token=t
+                            c,
+                            f,
+                            run_view_type=ViewType.ACTIVE_ONLY,
+                            max_results=page_size,
+                            page_token=t,
                         )
                     ):
                         collector.add_page(page)
             models = [
                 m
-                for page in _paged(lambda t: client.search_registered_models(max_results=MODEL_PAGE_SIZE, page_token=t))
+                for page in _paged(
+                    lambda t: client.search_registered_models(
+                        max_results=MODEL_PAGE_SIZE, page_token=t
+                    )
+                )
                 for m in page
             ]
             versions = [
                 v
-                for page in _paged(lambda t: client.search_model_versions(max_results=10_000, page_token=t))
+                for page in _paged(
+                    lambda t: client.search_model_versions(max_results=10_000, page_token=t)
+                )
                 for v in page
             ]
     except MlflowException as exc:
-        raise GatherError(f"MLflow at {strip_credentials(tracking_uri)} failed: {_first_line(exc)}") from None
+        raise GatherError(
+            f"MLflow at {strip_credentials(tracking_uri)} failed: {_first_line(exc)}"
+        ) from None
     except (OSError, ValueError) as exc:
-        raise GatherError(f"reading MLflow at {strip_credentials(tracking_uri)} failed: {_first_line(exc)}") from None
+        raise GatherError(
+            f"reading MLflow at {strip_credentials(tracking_uri)} failed: {_first_line(exc)}"
+        ) from None
 
     tables = {
         "experiments": make_table(
             "experiments",
             [
-                {"experiment_id": str(e.experiment_id), "name": e.name, "lifecycle_stage": e.lifecycle_stage, "creation_time": _timestamp(e.creation_time)}
+                {
+                    "experiment_id": str(e.experiment_id),
+                    "name": e.name,
+                    "lifecycle_stage": e.lifecycle_stage,
+                    "creation_time": _timestamp(e.creation_time),
+                }
                 for e in experiments
             ],
         ),
         "experiment_tags": make_table(
             "experiment_tags",
-            [{"experiment_id": str(e.experiment_id), "key": k, "value": v} for e in experiments for k, v in e.tags.items()],
+            [
+                {"experiment_id": str(e.experiment_id), "key": k, "value": v}
+                for e in experiments
+                for k, v in e.tags.items()
+            ],
         ),
         "runs": make_table("runs", list(collector.runs.values())),
         "run_tags": make_table("run_tags", collector.tags),
@@ -304,7 +344,14 @@ def gather(
         "run_metrics": make_table("run_metrics", collector.metrics),
         "registered_models": make_table(
             "registered_models",
-            [{"name": m.name, "creation_time": _timestamp(m.creation_timestamp), "last_updated_time": _timestamp(m.last_updated_timestamp)} for m in models],
+            [
+                {
+                    "name": m.name,
+                    "creation_time": _timestamp(m.creation_timestamp),
+                    "last_updated_time": _timestamp(m.last_updated_timestamp),
+                }
+                for m in models
+            ],
         ),
         "model_versions": make_table(
             "model_versions",
@@ -325,7 +372,11 @@ def gather(
         # Alias versions come back as int from sqlite and as str over HTTP: normalise to int.
         "aliases": make_table(
             "aliases",
-            [{"name": m.name, "alias": alias, "version": int(version)} for m in models for alias, version in (m.aliases or {}).items()],
+            [
+                {"name": m.name, "alias": alias, "version": int(version)}
+                for m in models
+                for alias, version in (m.aliases or {}).items()
+            ],
         ),
     }
     info = GatherInfo(
@@ -358,7 +409,9 @@ def _open_uri(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         for key, value in _HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
-    elif not uri.startswith(("databricks", "file:", "postgresql", "mysql", "mssql")) and "://" in uri:
+    elif (
+        not uri.startswith(("databricks", "file:", "postgresql", "mysql", "mssql")) and "://" in uri
+    ):
         raise UsageError(f"unsupported tracking URI scheme in {strip_credentials(uri)!r}")
     return uri
 
@@ -366,8 +419,6 @@ def _open_uri(uri: str) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     first = text.splitlines()[0]
-    try:  # MLflow wraps server errors as JSON
+    with suppress(ValueError, AttributeError):  # MLflow wraps server errors as JSON
         first = json.loads(first).get("message", first)
-    except (ValueError, AttributeError):
-        pass
     return first[:300]

@@ -143,14 +143,24 @@ def load_snapshot(path: Path) -> Snapshot:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"no snapshot at {path}: pass a report folder written by 'reporter build'") from None
+        raise UsageError(
+            f"no snapshot at {path}: pass a report folder written by 'reporter build'"
+        ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read snapshot {path}: {exc}") from None
     if payload.get("format") != SNAPSHOT_FORMAT:
-        raise UsageError(f"snapshot {path} has format {payload.get('format')!r}; this reporter reads {SNAPSHOT_FORMAT}")
+        raise UsageError(
+            f"snapshot {path} has format {payload.get('format')!r}; this reporter reads {SNAPSHOT_FORMAT}"
+        )
     try:
         tables = {
-            name: make_table(name, [dict(zip(payload["tables"][name]["columns"], row, strict=True)) for row in payload["tables"][name]["rows"]])
+            name: make_table(
+                name,
+                [
+                    dict(zip(payload["tables"][name]["columns"], row, strict=True))
+                    for row in payload["tables"][name]["rows"]
+                ],
+            )
             for name in TABLES
         }
         info = GatherInfo(**payload["info"])

@@ -47,7 +47,9 @@ class Chart:
     figure: go.Figure
 
 
-def _layout(fig: go.Figure, title: str, y_title: str, stacked: bool = False) -> go.Figure:
+def _layout(
+    fig: go.Figure, title: str, y_title: str, stacked: bool = False, counts: bool = False
+) -> go.Figure:
     fig.update_layout(
         template="simple_white",
         title={"text": label(title), "x": 0, "font": {"size": 15}},
@@ -60,12 +62,27 @@ def _layout(fig: go.Figure, title: str, y_title: str, stacked: bool = False) -> 
         yaxis={"title": {"text": label(y_title)}, "gridcolor": "#e5e5e5", "showgrid": True},
         xaxis={"type": "category"},
     )
+    if counts:  # whole numbers only: no "0.2 runs" ticks
+        fig.update_yaxes(
+            tickformat=",d", rangemode="tozero", tick0=0, dtick=None if _max_y(fig) > 8 else 1
+        )
     return fig
+
+
+def _max_y(fig: go.Figure) -> float:
+    totals: dict[object, float] = {}
+    for trace in fig.data:
+        for x, y in zip(trace.x or (), trace.y or (), strict=False):
+            totals[x] = totals.get(x, 0) + (y or 0)
+    return max(totals.values(), default=0)
 
 
 def colour_map(names: list[str]) -> dict[str, tuple[str, str]]:
     """One colour and pattern per name, by sorted order, so a team looks the same in every chart."""
-    return {n: (PALETTE[i % len(PALETTE)], PATTERNS[i // len(PALETTE) % len(PATTERNS)]) for i, n in enumerate(sorted(names))}
+    return {
+        n: (PALETTE[i % len(PALETTE)], PATTERNS[i // len(PALETTE) % len(PATTERNS)])
+        for i, n in enumerate(sorted(names))
+    }
 
 
 def runs_by_status(results: WeeklyResults) -> Chart:
@@ -74,8 +91,18 @@ def runs_by_status(results: WeeklyResults) -> Chart:
     for i, (status, colour) in enumerate(STATUS_COLOURS.items()):
         values = [getattr(w.by_status, status) for w in results.runs.per_week]
         if any(values):
-            fig.add_bar(x=weeks, y=values, name=status, marker={"color": colour, "pattern": {"shape": PATTERNS[i]}})
-    return Chart("runs-by-status", "Runs per week by status", f"Stacked bars of runs started per week by status, {weeks[0]} to {weeks[-1]}.", _layout(fig, "Runs per week by status", "runs", stacked=True))
+            fig.add_bar(
+                x=weeks,
+                y=values,
+                name=status,
+                marker={"color": colour, "pattern": {"shape": PATTERNS[i]}},
+            )
+    return Chart(
+        "runs-by-status",
+        "Runs per week by status",
+        f"Stacked bars of runs started per week by status, {weeks[0]} to {weeks[-1]}.",
+        _layout(fig, "Runs per week by status", "runs", stacked=True, counts=True),
+    )
 
 
 def cost_per_week(results: WeeklyResults, team_colours: dict[str, tuple[str, str]]) -> Chart:
@@ -85,28 +112,69 @@ def cost_per_week(results: WeeklyResults, team_colours: dict[str, tuple[str, str
     for team, (colour, pattern) in team_colours.items():
         values = [next((a.cost for a in w.by_team if a.name == team), 0.0) for w in per_week]
         if any(values):
-            fig.add_bar(x=weeks, y=values, name=label(team), marker={"color": colour, "pattern": {"shape": pattern}})
+            fig.add_bar(
+                x=weeks,
+                y=values,
+                name=label(team),
+                marker={"color": colour, "pattern": {"shape": pattern}},
+            )
     currency = results.cost.currency
     title = f"Compute cost per week by team ({currency})"
-    return Chart("cost-per-week", title, f"Stacked bars of compute cost per week by team in {currency}, {weeks[0]} to {weeks[-1]}.", _layout(fig, title, currency, stacked=True))
+    return Chart(
+        "cost-per-week",
+        title,
+        f"Stacked bars of compute cost per week by team in {currency}, {weeks[0]} to {weeks[-1]}.",
+        _layout(fig, title, currency, stacked=True),
+    )
 
 
 def versions_per_week(results: WeeklyResults) -> Chart:
     per_week = results.deployments.per_week
-    fig = go.Figure(go.Bar(x=[w.week for w in per_week], y=[w.count for w in per_week], marker={"color": PALETTE[0]}, name="versions"))
+    fig = go.Figure(
+        go.Bar(
+            x=[w.week for w in per_week],
+            y=[w.count for w in per_week],
+            marker={"color": PALETTE[0]},
+            name="versions",
+        )
+    )
     title = "Model versions created per week"
-    return Chart("versions-per-week", title, "Bars of model versions registered per week.", _layout(fig, title, "versions"))
+    return Chart(
+        "versions-per-week",
+        title,
+        "Bars of model versions registered per week.",
+        _layout(fig, title, "versions", counts=True),
+    )
 
 
 def top_estimators(results: WeeklyResults, top_n: int) -> Chart:
     top = results.estimators[:top_n][::-1]
     fig = go.Figure(
-        go.Bar(x=[e.runs for e in top], y=[label(e.name) for e in top], orientation="h", marker={"color": PALETTE[2]}, name="runs")
+        go.Bar(
+            x=[e.runs for e in top],
+            y=[label(e.name) for e in top],
+            orientation="h",
+            marker={"color": PALETTE[2]},
+            name="runs",
+        )
     )
     title = f"Top estimators by runs, {results.week}"
     fig = _layout(fig, title, "")
-    fig.update_layout(yaxis={"type": "category", "showgrid": False, "automargin": True}, xaxis={"type": "linear", "title": {"text": "runs"}, "showgrid": True, "gridcolor": "#e5e5e5"})
-    return Chart("top-estimators", title, f"Horizontal bars of the {len(top)} most used estimators in {results.week} by run count.", fig)
+    fig.update_layout(
+        yaxis={"type": "category", "showgrid": False, "automargin": True},
+        xaxis={
+            "type": "linear",
+            "title": {"text": "runs"},
+            "showgrid": True,
+            "gridcolor": "#e5e5e5",
+        },
+    )
+    return Chart(
+        "top-estimators",
+        title,
+        f"Horizontal bars of the {len(top)} most used estimators in {results.week} by run count.",
+        fig,
+    )
 
 
 def build_charts(results: WeeklyResults, top_n: int) -> list[Chart]:
@@ -140,14 +208,23 @@ def render_svgs(figures: list[go.Figure], timeout_s: float = BROWSER_TIMEOUT_S) 
     async def _render() -> list[str]:
         async with kaleido.Kaleido(n=1, timeout=timeout_s, mathjax=False) as session:
             return [
-                stable_ids((await session.calc_fig(fig, opts={"format": "svg", "width": WIDTH, "height": HEIGHT})).decode("utf-8"), i)
+                stable_ids(
+                    (
+                        await session.calc_fig(
+                            fig, opts={"format": "svg", "width": WIDTH, "height": HEIGHT}
+                        )
+                    ).decode("utf-8"),
+                    i,
+                )
                 for i, fig in enumerate(figures)
             ]
 
     try:
         return asyncio.run(asyncio.wait_for(_render(), timeout=timeout_s + 30))
     except TimeoutError:
-        raise RenderError(f"the headless browser did not render the charts within {timeout_s + 30:.0f} s") from None
+        raise RenderError(
+            f"the headless browser did not render the charts within {timeout_s + 30:.0f} s"
+        ) from None
     except Exception as exc:  # kaleido/choreographer raise a variety of types
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "chrome" in message.lower() or "browser" in message.lower():

@@ -5,42 +5,44 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-ELLIPSIS = "…"
+ELLIPSIS = "\u2026"
+NONE = "\u2013"  # en dash: the figure is unknown
+MINUS = "\u2212"  # typographic minus, as wide as "+"
 
 
 def money(value: float | None, currency: str = "") -> str:
-    """1234.5 -> '1,234.50 USD'; None -> '–'."""
+    """1234.5 -> '1,234.50 USD'; None -> an en dash."""
     if value is None:
-        return "–"
+        return NONE
     text = f"{value:,.2f}"
     return f"{text} {currency}".strip()
 
 
 def signed_money(value: float | None, currency: str = "") -> str:
     if value is None:
-        return "–"
-    sign = "+" if value > 0 else ("−" if value < 0 else "±")
+        return NONE
+    sign = "+" if value > 0 else (MINUS if value < 0 else "±")
     return f"{sign}{money(abs(value), currency)}"
 
 
 def percent(value: float | None, digits: int = 1) -> str:
     """A fraction as a percentage: 0.125 -> '12.5%'."""
     if value is None:
-        return "–"
+        return NONE
     return f"{value * 100:.{digits}f}%"
 
 
 def signed_percent(value: float | None) -> str:
     """An already-percent change: 8.04 -> '+8.0%'."""
     if value is None:
-        return "–"
-    sign = "+" if value > 0 else ("−" if value < 0 else "±")
+        return NONE
+    sign = "+" if value > 0 else (MINUS if value < 0 else "±")
     return f"{sign}{abs(value):.1f}%"
 
 
 def number(value: float | int | None) -> str:
     if value is None:
-        return "–"
+        return NONE
     if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
     return f"{value:,.2f}"
@@ -48,22 +50,29 @@ def number(value: float | int | None) -> str:
 
 def signed_number(value: int | None) -> str:
     if value is None:
-        return "–"
-    return f"+{value:,}" if value > 0 else (f"−{abs(value):,}" if value < 0 else "±0")
+        return NONE
+    return f"+{value:,}" if value > 0 else (f"{MINUS}{abs(value):,}" if value < 0 else "±0")
 
 
 def hours(value: float | None) -> str:
     if value is None:
-        return "–"
+        return NONE
     return f"{value:,.1f} h"
 
 
 def truncate(value: Any, length: int = 60) -> str:
     """Shorten long user text for a table cell; control characters become spaces."""
     if value is None:
-        return "–"
+        return NONE
     text = "".join(ch if ch.isprintable() else " " for ch in str(value))
     return text if len(text) <= length else text[: length - 1] + ELLIPSIS
+
+
+def plural(count: int | None, noun: str, nouns: str | None = None) -> str:
+    """3, 'run' -> '3 runs'; 1, 'run' -> '1 run'."""
+    if count is None:
+        return f"{NONE} {nouns or noun + 's'}"
+    return f"{number(count)} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 FILTERS: dict[str, Callable[..., str]] = {
@@ -75,4 +84,5 @@ FILTERS: dict[str, Callable[..., str]] = {
     "signed_number": signed_number,
     "hours": hours,
     "cell": truncate,
+    "plural": plural,
 }

@@ -47,5 +47,7 @@ def export_html(context: ReportContext, user_templates: Path | None = None) -> s
     try:
         return env.get_template("base.html").render(namespace)
     except jinja2.TemplateError as exc:
-        where = f" ({exc.filename}:{exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        where = (
+            f" ({exc.filename}:{exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        )
         raise RenderError(f"template error{where}: {exc.message}") from None

@@ -23,7 +23,9 @@ def alerts(results: WeeklyResults) -> list[str]:
     if cost.open_runs:
         notes.append(f"{cost.open_runs} runs are still open and are charged up to the window end.")
     if cost.runs_with_invalid_times:
-        notes.append(f"{cost.runs_with_invalid_times} runs have invalid timestamps and are charged zero.")
+        notes.append(
+            f"{cost.runs_with_invalid_times} runs have invalid timestamps and are charged zero."
+        )
     return notes
 
 
@@ -34,7 +36,10 @@ def build_context(results: WeeklyResults, config: Config) -> ReportContext:
         title=config.report_title,
         week=results.week,
         results=results,
-        charts={c.id: ChartImage.from_svg(c.id, c.title, c.alt, svg) for c, svg in zip(charts, svgs, strict=True)},
+        charts={
+            c.id: ChartImage.from_svg(c.id, c.title, c.alt, svg)
+            for c, svg in zip(charts, svgs, strict=True)
+        },
         alerts=alerts(results),
         top_n=config.top_n,
     )
