@@ -7,7 +7,7 @@ the file is an error naming the key rather than a setting that is quietly ignore
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -62,10 +62,35 @@ class RateCard(_Strict):
     max_open_run_hours: Annotated[float, Field(gt=0)] = 24.0
 
 
+CostCategory = Literal["infrastructure", "data", "personnel", "software", "operations"]
+
+
+class FixedCost(_Strict):
+    """A cost that does not come from runs (people, licences, data, storage, operations).
+
+    `amount` is per `period`; monthly and yearly amounts are prorated to the report week by
+    calendar days (see docs/costs.md).
+    """
+
+    name: NonEmpty
+    category: CostCategory
+    amount: Annotated[float, Field(ge=0)]
+    period: Literal["week", "month", "year"]
+
+
+class Budgets(_Strict):
+    """Weekly compute budgets: overall and per team (keys are team names)."""
+
+    compute_weekly: Annotated[float, Field(gt=0)] | None = None
+    teams: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+
+
 class Config(_Strict):
     """The whole config file. Every key is optional; an empty file gives the defaults."""
 
     rate_card: RateCard = Field(default_factory=RateCard)
+    fixed_costs: list[FixedCost] = Field(default_factory=list)
+    budgets: Budgets = Field(default_factory=Budgets)
     team_tag: NonEmpty = "team"
     top_n: Annotated[int, Field(ge=1, le=1000)] = 10
     report_title: NonEmpty = "ML cost & KPI report"

@@ -57,7 +57,7 @@ def test_cost_total_and_its_parts(results) -> None:
         ("custom-gpu", 0.0),
     ]
     # W47: crossing run's 2h before midnight 1.00 + last_week 4h x 0.5 = 2.00
-    assert [(w.week, w.total) for w in cost.per_week] == [("2026-W47", 3.0), ("2026-W48", 32.75)]
+    assert [(w.week, w.compute) for w in cost.per_week] == [("2026-W47", 3.0), ("2026-W48", 32.75)]
     assert cost.delta is not None
     assert (cost.delta.absolute, cost.delta.percent) == (29.75, 991.7)
 

@@ -7,11 +7,14 @@ and every total or breakdown is a sum of those cents, so breakdowns reconcile ex
 
 from __future__ import annotations
 
+import calendar
+from datetime import timedelta
+
 import numpy as np
 import pandas as pd
 
 from reporter.compute.runs import tag_values
-from reporter.config import RateCard
+from reporter.config import FixedCost, RateCard
 from reporter.weeks import IsoWeek
 
 MS_PER_HOUR = 3_600_000
@@ -172,3 +175,48 @@ def breakdown(lines: pd.DataFrame, column: str) -> list[tuple[str, int]]:
     sums = lines["cost_cents"].groupby(keys.to_numpy()).sum()
     ordered = sorted(sums.items(), key=lambda item: (-item[1], item[0]))
     return [(str(name), int(cents)) for name, cents in ordered]
+
+
+def prorated_cents(amount: float, period: str, week: IsoWeek) -> int:
+    """A fixed amount's share of one week, in cents, prorated by calendar day.
+
+    week: the amount; month: each day of the week gets amount / days in its month;
+    year: each day gets amount / days in its year. A week spanning two months takes its
+    days from each, so twelve monthly shares add up to the monthly amounts exactly.
+    """
+    if period == "week":
+        return round(amount * 100)
+    share = 0.0
+    for offset in range(7):
+        day = (week.start + timedelta(days=offset)).date()
+        if period == "month":
+            share += amount / calendar.monthrange(day.year, day.month)[1]
+        else:
+            share += amount / (366 if calendar.isleap(day.year) else 365)
+    return round(share * 100)
+
+
+def fixed_costs(items: list[FixedCost], week: IsoWeek) -> list[tuple[FixedCost, int]]:
+    """Each configured fixed cost with its share of `week` in cents."""
+    return [(item, prorated_cents(item.amount, item.period, week)) for item in items]
+
+
+def linear_trend(values: list[int]) -> tuple[float, float]:
+    """Least-squares line through (0, v0), (1, v1)...: (slope per step, value at the next step)."""
+    n = len(values)
+    if n < 2:
+        return 0.0, float(values[0]) if values else 0.0
+    x = np.arange(n, dtype="float64")
+    slope, intercept = np.polyfit(x, np.asarray(values, dtype="float64"), 1)
+    return float(slope), float(intercept + slope * n)
+
+
+def budget_status(actual_cents: int, budget: float) -> tuple[int, int, float, bool]:
+    """(budget in cents, actual in cents, share of the budget used, over budget?)."""
+    budget_cents = round(budget * 100)
+    return (
+        budget_cents,
+        actual_cents,
+        round(actual_cents / budget_cents, 4),
+        actual_cents > budget_cents,
+    )

@@ -60,8 +60,32 @@ class UnpricedRun(_Result):
 
 class WeekCost(_Result):
     week: str
+    compute: float
+    waste: float
+    by_team: list[Amount] = Field(description="Compute cost of the week per team")
+
+
+class FixedCostShare(_Result):
+    name: str
+    category: str
+    cost: float = Field(description="The configured amount prorated to the report week")
+
+
+class BudgetStatus(_Result):
+    team: str | None = Field(description="null for the overall compute budget")
+    budget: float
+    actual: float = Field(description="Compute cost of the report week (of the team)")
+    used_share: float = Field(description="actual / budget")
+    over: bool
+
+
+class Forecast(_Result):
+    week: str = Field(description="The week forecast (the one after the report week)")
+    compute: float
+    fixed: float
     total: float
-    by_team: list[Amount]
+    trend_per_week: float = Field(description="Slope of the compute cost trend line, per week")
+    method: str
 
 
 class Delta(_Result):
@@ -73,15 +97,24 @@ class Delta(_Result):
 
 class Cost(_Result):
     currency: str
-    total: float = Field(description="Compute cost charged to the report week")
-    compute: float
+    total: float = Field(description="compute + fixed for the report week")
+    compute: float = Field(description="Run compute charged to the report week")
+    fixed: float = Field(description="Configured fixed costs prorated to the report week")
+    fixed_items: list[FixedCostShare]
+    by_category: list[Amount] = Field(
+        description="total split by cost category; compute is infrastructure"
+    )
     waste: float = Field(description="Cost of FAILED and KILLED runs and of open runs past the cap")
+    waste_share: float | None = Field(description="waste / compute")
+    budgets: list[BudgetStatus]
+    over_budget: bool = Field(description="Any budget of the report week exceeded")
     by_team: list[Amount]
     by_experiment: list[Amount]
     by_user: list[Amount]
     by_instance_type: list[Amount]
     by_estimator: list[Amount]
-    delta: Delta | None
+    delta: Delta | None = Field(description="total minus last week's total")
+    forecast: Forecast
     per_week: list[WeekCost]
     charged_hours: float
     priced_hours: float

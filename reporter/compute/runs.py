@@ -37,7 +37,9 @@ def run_frame(tables: dict[str, pd.DataFrame], team_tag: str) -> pd.DataFrame:
     )
     experiment_team = tag_values(tables["experiment_tags"], team_tag, "experiment_id")
     team = tag_values(run_tags, team_tag).reindex(frame.index)
-    team = team.fillna(frame["experiment_id"].map(experiment_team))
+    team = team.astype("string").fillna(
+        frame["experiment_id"].map(experiment_team).astype("string")
+    )
     frame["team"] = team.fillna(UNATTRIBUTED).replace("", UNATTRIBUTED)
     frame["instance_type"] = tag_values(run_tags, INSTANCE_TAG).reindex(frame.index)
     estimator = pd.Series(pd.NA, index=frame.index, dtype="string")
