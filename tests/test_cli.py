@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import RATE_CARD, Server, Store, free_port
 
-FILES = ["kpis.json", "report.html", "report.pdf", "snapshot.json"]
+FILES = ["costs.csv", "kpis.json", "report.html", "report.pdf", "snapshot.json"]
 
 
 def reporter(
@@ -69,12 +69,12 @@ def test_build_then_render_gives_the_same_report(
         "reports",
         cwd=tmp_path,
     )
-    # then it exits 0 and prints the four files it wrote
+    # then it exits 0 and prints the five files it wrote
     assert built.returncode == 0, built.stderr
     folder = tmp_path / "reports" / "2026-W48"
     assert built.stdout.split() == [
         str(Path("reports") / "2026-W48" / name)
-        for name in ("report.html", "report.pdf", "kpis.json", "snapshot.json")
+        for name in ("report.html", "report.pdf", "kpis.json", "costs.csv", "snapshot.json")
     ]
     assert sorted(p.name for p in folder.iterdir()) == FILES
     # when the saved snapshot is rendered again without MLflow

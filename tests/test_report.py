@@ -43,7 +43,7 @@ def test_html_is_one_self_contained_page_with_every_section(files) -> None:
     page = BeautifulSoup(files["report.html"], "html.parser")
     assert [s["id"] for s in page.find_all("section")] == SECTIONS
     images = page.find_all("img")
-    assert len(images) == 4
+    assert len(images) == 6
     for image in images:
         assert image["src"].startswith("data:image/svg+xml;base64,")
         assert image["alt"].strip()
@@ -62,9 +62,9 @@ def test_html_headline_figures(files) -> None:
         for c in page.select(".card")
     }
     assert cards == {
-        "Compute cost": "32.75 EUR",
+        "Total cost": "32.75 EUR",
         "Runs started": "9",
-        "Model versions created": "1",
+        "Model versions": "1",
         "Top estimator": "RandomForestClassifier",
     }
     completeness = page.find("section", id="completeness").get_text(" ", strip=True)
@@ -123,3 +123,50 @@ def test_the_same_snapshot_renders_to_identical_bytes(snapshot, files) -> None:
     assert again["report.html"] == files["report.html"]
     assert again["report.pdf"] == files["report.pdf"]
     assert again["kpis.json"] == files["kpis.json"]
+
+
+def test_costs_csv_uses_focus_columns_and_reconciles_with_kpis(files) -> None:
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(files["costs.csv"].decode())))
+    kpis = json.loads(files["kpis.json"])
+    for column in (
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+        "BilledCost",
+        "EffectiveCost",
+        "BillingCurrency",
+        "ResourceId",
+        "ResourceName",
+        "ServiceName",
+        "Tags",
+        "x_RunId",
+        "x_Experiment",
+        "x_Team",
+        "x_Status",
+    ):
+        assert column in rows[0]
+    # one row per run charged in W48: 7 top-level runs started in W48 + the run crossing from W47
+    assert len(rows) == 8
+    assert {r["ChargePeriodStart"] for r in rows} == {"2026-11-23T00:00:00Z"}
+    assert {r["BillingCurrency"] for r in rows} == {"EUR"}
+    cents = sum(round(float(r["BilledCost"]) * 100) for r in rows)
+    assert cents == round(kpis["cost"]["total"] * 100)
+    crossing = next(
+        r
+        for r in rows
+        if r["x_Hours"].startswith("2.0")
+        and r["x_Team"] == "risk"
+        and r["x_Status"] == "FINISHED"
+        and r["BilledCost"] == "1.00"
+    )
+    assert json.loads(crossing["Tags"])["team"] == "risk"
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
+    from reporter.export.focus import _text
+
+    assert _text('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert _text("-1+2") == "'-1+2"
+    assert _text("ranker") == "ranker"

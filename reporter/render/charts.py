@@ -119,13 +119,66 @@ def cost_per_week(results: WeeklyResults, team_colours: dict[str, tuple[str, str
                 marker={"color": colour, "pattern": {"shape": pattern}},
             )
     currency = results.cost.currency
+    overall = next((b for b in results.cost.budgets if b.team is None), None)
+    alt = f"Stacked bars of compute cost per week by team in {currency}, {weeks[0]} to {weeks[-1]}"
+    if overall is not None:
+        fig.add_scatter(
+            x=weeks,
+            y=[overall.budget] * len(weeks),
+            mode="lines",
+            name="weekly budget",
+            line={"color": "#000000", "dash": "dash", "width": 1.5},
+        )
+        alt += f", with the weekly compute budget of {overall.budget:,.2f} as a dashed line"
     title = f"Compute cost per week by team ({currency})"
-    return Chart(
-        "cost-per-week",
-        title,
-        f"Stacked bars of compute cost per week by team in {currency}, {weeks[0]} to {weeks[-1]}.",
-        _layout(fig, title, currency, stacked=True),
+    return Chart("cost-per-week", title, alt + ".", _layout(fig, title, currency, stacked=True))
+
+
+def cost_by_instance_type(results: WeeklyResults, top_n: int) -> Chart:
+    rows = results.cost.by_instance_type[:top_n][::-1]
+    currency = results.cost.currency
+    fig = go.Figure(
+        go.Bar(
+            x=[a.cost for a in rows],
+            y=[label(a.name) for a in rows],
+            orientation="h",
+            marker={"color": PALETTE[0]},
+            name=currency,
+        )
     )
+    title = f"Compute cost by instance type, {results.week} ({currency})"
+    fig = _layout(fig, title, "")
+    fig.update_layout(
+        height=max(200, 80 + 28 * len(rows)),
+        yaxis={"type": "category", "showgrid": False, "automargin": True},
+        xaxis={
+            "type": "linear",
+            "title": {"text": currency},
+            "showgrid": True,
+            "gridcolor": "#e5e5e5",
+        },
+    )
+    alt = f"Horizontal bars of compute cost per instance type in {results.week}."
+    return Chart("cost-by-instance-type", title, alt, fig)
+
+
+def waste_share(results: WeeklyResults) -> Chart:
+    per_week = results.cost.per_week
+    weeks = [w.week for w in per_week]
+    shares = [round(w.waste / w.compute * 100, 1) if w.compute else 0.0 for w in per_week]
+    fig = go.Figure(
+        go.Bar(
+            x=weeks,
+            y=shares,
+            marker={"color": STATUS_COLOURS["FAILED"], "pattern": {"shape": "/"}},
+            name="waste",
+        )
+    )
+    title = "Waste share of compute cost per week (%)"
+    fig = _layout(fig, title, "% of compute")
+    fig.update_yaxes(rangemode="tozero", ticksuffix="%")
+    alt = "Bars of the share of each week's compute cost spent on failed, killed or abandoned runs."
+    return Chart("waste-share", title, alt, fig)
 
 
 def versions_per_week(results: WeeklyResults) -> Chart:
@@ -181,6 +234,8 @@ def build_charts(results: WeeklyResults, top_n: int) -> list[Chart]:
     teams = sorted({a.name for w in results.cost.per_week for a in w.by_team})
     return [
         cost_per_week(results, colour_map(teams)),
+        cost_by_instance_type(results, top_n),
+        waste_share(results),
         runs_by_status(results),
         versions_per_week(results),
         top_estimators(results, top_n),

@@ -34,7 +34,7 @@ class ReportContext:
     title: report title from the config; week: ISO week label (`2026-W48`);
     results: every figure (WeeklyResults, the same data as kpis.json);
     charts: rendered charts by id (`cost-per-week`, `runs-by-status`, `versions-per-week`,
-    `top-estimators`); alerts: warnings for the summary, plain text; top_n: rows shown in tables before "and N more".
+    `top-estimators`, `cost-by-instance-type`, `waste-share`); alerts: warnings for the summary, plain text; top_n: rows shown in tables before "and N more".
     """
 
     title: str

@@ -6,7 +6,7 @@ from reporter.compute.results import WeeklyResults
 from reporter.config import Config
 from reporter.render.charts import build_charts, render_svgs
 from reporter.render.context import ChartImage, ReportContext
-from reporter.render.format import percent
+from reporter.render.format import money, percent
 
 
 def alerts(results: WeeklyResults) -> list[str]:
@@ -15,6 +15,13 @@ def alerts(results: WeeklyResults) -> list[str]:
     if results.runs.total == 0:
         notes.append(f"No runs started in {results.week}.")
     cost = results.cost
+    for budget in cost.budgets:
+        if budget.over:
+            scope = f"Team {budget.team}" if budget.team else "Compute"
+            notes.append(
+                f"{scope} is over its weekly budget: {money(budget.actual, cost.currency)} "
+                f"of {money(budget.budget, cost.currency)} ({percent(budget.used_share, 0)})."
+            )
     if cost.unpriced_runs:
         notes.append(
             f"{len(cost.unpriced_runs)} run charges have no rate; "
