@@ -121,7 +121,7 @@ def export_focus_csv(week_lines: pd.DataFrame, config: Config, week: IsoWeek) ->
                 "",
                 "",
                 "",
-                item.period,
+                f"fixed per {item.period}",
                 item.category,
             ]
         )
