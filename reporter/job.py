@@ -23,9 +23,11 @@ def export_report(
     """Every file of the report folder, in memory: nothing is written if any stage fails."""
     lines = charge_lines(snapshot, config)
     results = compute_results(snapshot, config, lines)
-    html = export_html(build_context(results, config), templates)
+    context, email_images = build_context(results, config)
+    html = export_html(context, templates)
     week = IsoWeek.parse(results.week)
     return {
+        **{f"charts/{chart_id}.png": png for chart_id, png in email_images.items()},
         "report.html": html.encode("utf-8"),
         "report.pdf": export_pdf(html),
         "kpis.json": results.to_json().encode("utf-8"),

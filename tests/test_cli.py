@@ -11,7 +11,15 @@ import yaml
 
 from tests.conftest import RATE_CARD, Server, Store, free_port
 
-FILES = ["costs.csv", "kpis.json", "report.html", "report.pdf", "snapshot.json"]
+FILES = [
+    "charts/cost-per-week.png",
+    "charts/runs-by-status.png",
+    "costs.csv",
+    "kpis.json",
+    "report.html",
+    "report.pdf",
+    "snapshot.json",
+]
 
 
 def reporter(
@@ -76,7 +84,7 @@ def test_build_then_render_gives_the_same_report(
         str(Path("reports") / "2026-W48" / name)
         for name in ("report.html", "report.pdf", "kpis.json", "costs.csv", "snapshot.json")
     ]
-    assert sorted(p.name for p in folder.iterdir()) == FILES
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == FILES
     # when the saved snapshot is rendered again without MLflow
     rendered = reporter(
         "render", str(folder), "--config", str(config_file), "--out", "again", cwd=tmp_path

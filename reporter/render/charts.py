@@ -252,27 +252,29 @@ def stable_ids(svg: str, index: int) -> str:
     return svg.replace(found.group(1), f"fig{index:03d}") if found else svg
 
 
-def render_svgs(figures: list[go.Figure], timeout_s: float = BROWSER_TIMEOUT_S) -> list[str]:
-    """Turn figures into SVG text in ONE browser session (starting Chromium costs ~2 s)."""
+def render_static(
+    figures: list[go.Figure], png_for: set[int] = frozenset(), timeout_s: float = BROWSER_TIMEOUT_S
+) -> tuple[list[str], dict[int, bytes]]:
+    """SVG text for every figure, and PNG bytes (2x, for email) for those in `png_for`, all in
+    ONE browser session: starting Chromium costs ~2 s, each figure then ~0.2 s."""
     import kaleido
 
     for figure in figures:  # plotly.js draws random trace uids into pattern ids otherwise
         for i, trace in enumerate(figure.data):
             trace.uid = f"trace{i}"
 
-    async def _render() -> list[str]:
+    async def _render() -> tuple[list[str], dict[int, bytes]]:
+        size = {"width": WIDTH, "height": HEIGHT}
         async with kaleido.Kaleido(n=1, timeout=timeout_s, mathjax=False) as session:
-            return [
-                stable_ids(
-                    (
-                        await session.calc_fig(
-                            fig, opts={"format": "svg", "width": WIDTH, "height": HEIGHT}
-                        )
-                    ).decode("utf-8"),
-                    i,
-                )
-                for i, fig in enumerate(figures)
-            ]
+            svgs = []
+            for i, fig in enumerate(figures):
+                svg = await session.calc_fig(fig, opts={"format": "svg", **size})
+                svgs.append(stable_ids(svg.decode("utf-8"), i))
+            pngs = {
+                i: await session.calc_fig(figures[i], opts={"format": "png", "scale": 2, **size})
+                for i in sorted(png_for)
+            }
+            return svgs, pngs
 
     try:
         return asyncio.run(asyncio.wait_for(_render(), timeout=timeout_s + 30))

@@ -1,10 +1,10 @@
-"""Results -> ReportContext: charts rendered to SVG and the alerts the summary shows."""
+"""Results -> ReportContext: charts rendered to SVG (PNG for email) and the summary's alerts."""
 
 from __future__ import annotations
 
 from reporter.compute.results import WeeklyResults
 from reporter.config import Config
-from reporter.render.charts import build_charts, render_svgs
+from reporter.render.charts import build_charts, render_static
 from reporter.render.context import ChartImage, ReportContext
 from reporter.render.format import money, percent
 
@@ -36,10 +36,16 @@ def alerts(results: WeeklyResults) -> list[str]:
     return notes
 
 
-def build_context(results: WeeklyResults, config: Config) -> ReportContext:
+# Charts also rendered as PNG: mail clients do not show SVG.
+EMAIL_CHARTS = ("cost-per-week", "runs-by-status")
+
+
+def build_context(results: WeeklyResults, config: Config) -> tuple[ReportContext, dict[str, bytes]]:
+    """The template context, and PNG images of the EMAIL_CHARTS by chart id."""
     charts = build_charts(results, config.top_n)
-    svgs = render_svgs([chart.figure for chart in charts])
-    return ReportContext(
+    png_for = {i for i, chart in enumerate(charts) if chart.id in EMAIL_CHARTS}
+    svgs, pngs = render_static([chart.figure for chart in charts], png_for)
+    context = ReportContext(
         title=config.report_title,
         week=results.week,
         results=results,
@@ -50,3 +56,4 @@ def build_context(results: WeeklyResults, config: Config) -> ReportContext:
         alerts=alerts(results),
         top_n=config.top_n,
     )
+    return context, {charts[i].id: png for i, png in pngs.items()}
