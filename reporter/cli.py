@@ -1,4 +1,4 @@
-"""Command line: `reporter build | demo | render`. Errors become one stderr line and an exit code.
+"""Command line: `reporter build | send | render | demo`. Errors become one stderr line and an exit code.
 
 Exit codes: 0 success, 1 runtime failure (MLflow, browser, PDF, files), 2 usage error
 (bad flag, week, config or store path), 3 report built but delivery failed.
@@ -12,13 +12,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from reporter import __version__
-from reporter.errors import ReporterError, UsageError
+from reporter.errors import DeliveryError, ReporterError, UsageError
 from reporter.weeks import IsoWeek
+
+if TYPE_CHECKING:
+    from reporter.publish.email import SmtpSettings
 
 app = typer.Typer(
     add_completion=False,
@@ -104,16 +107,31 @@ def build(
     page_size: Annotated[
         int, typer.Option("--page-size", min=1, max=50_000, help="Runs per MLflow search page.")
     ] = 10_000,
+    email: Annotated[
+        bool,
+        typer.Option(
+            "--email", help="Then email the report (settings: SMTP_* / REPORT_* or the config)."
+        ),
+    ] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Then archive the build as a run of the config's archive_experiment in MLflow.",
+        ),
+    ] = False,
 ) -> None:
     """Gather the week from MLflow and write report.html, report.pdf, kpis.json and snapshot.json."""
     from reporter.config import load_config
     from reporter.gather import gather
     from reporter.job import save_report
+    from reporter.publish.email import smtp_settings
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         raise UsageError("no tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")
     settings = load_config(config)
+    smtp = smtp_settings(settings.email) if email else None  # bad settings fail before the build
     target = _week(week)
     _say(f"gathering {target} (+{history_weeks - 1} weeks of history) from MLflow...")
     snapshot = gather(
@@ -129,6 +147,61 @@ def build(
     )
     folder = save_report(snapshot, settings, out, templates)
     _print_folder(folder)
+    # The report is saved: a delivery failure from here on exits 3 and leaves the folder as is.
+    failures = []
+    if record:
+        from reporter.publish.archive import record_build
+
+        try:
+            run_id = record_build(uri, folder, settings.archive_experiment)
+            _say(
+                f"archived {target} as run {run_id} of MLflow experiment '{settings.archive_experiment}'"
+            )
+        except DeliveryError as exc:
+            failures.append(str(exc))
+    if smtp is not None:
+        try:
+            _send_email(folder, target, settings.report_title, smtp, force=False)
+        except DeliveryError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise DeliveryError("; ".join(failures))
+
+
+@app.command()
+@reports_errors
+def send(
+    week: WeekOption = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder holding <week>/ written by 'reporter build'.")
+    ] = Path("reports"),
+    config: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send again to recipients who already got this week's.")
+    ] = False,
+) -> None:
+    """Email a built report: figures and charts in the body, the PDF attached (SMTP_* / REPORT_*)."""
+    from reporter.config import load_config
+    from reporter.publish.email import smtp_settings
+
+    settings = load_config(config)
+    smtp = smtp_settings(settings.email)
+    target = _week(week)
+    _send_email(out / str(target), target, settings.report_title, smtp, force)
+
+
+def _send_email(folder: Path, week: IsoWeek, title: str, smtp: SmtpSettings, force: bool) -> None:
+    from reporter.publish.email import send_report
+
+    delivery = send_report(folder, week, smtp, title, force=force)
+    if delivery.skipped:
+        _say(
+            f"{week} was already emailed to {', '.join(delivery.skipped)}: skipped "
+            "(--force sends again)"
+        )
+    if delivery.sent:
+        attached = "PDF attached" if delivery.attached else "PDF too large to attach: linked"
+        _say(f"emailed {week} to {', '.join(delivery.sent)} ({attached})")
 
 
 @app.command()
@@ -147,16 +220,14 @@ def render(
 ) -> None:
     """Rebuild HTML, PDF and kpis.json from a saved snapshot, without MLflow."""
     from reporter.config import load_config
-    from reporter.gather import load_snapshot
-    from reporter.job import save_report
+    from reporter.job import rerender_report
 
-    snapshot = load_snapshot(snapshot_dir)
     folder_parent = (
         out
         if out is not None
         else (snapshot_dir if snapshot_dir.is_dir() else snapshot_dir.parent).parent
     )
-    folder = save_report(snapshot, load_config(config), folder_parent, templates)
+    folder = rerender_report(snapshot_dir, load_config(config), folder_parent, templates)
     _print_folder(folder)
 
 

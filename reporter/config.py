@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from reporter.errors import ConfigError
 
@@ -85,6 +93,75 @@ class Budgets(_Strict):
     teams: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
 
 
+class Deployments(_Strict):
+    """What counts as a deployment of a model (docs/kpis.md).
+
+    alias: a version taking one of `aliases` (alias moves come from comparing this build's
+    alias snapshot with the previous one); stage: a version in stage `stage` (legacy
+    registries); version: every model version created.
+    """
+
+    count: Literal["alias", "stage", "version"] = "alias"
+    aliases: Annotated[list[NonEmpty], Field(min_length=1)] = Field(default_factory=lambda: ["champion"])
+    stage: NonEmpty = "Production"
+    stale_after_weeks: Annotated[int, Field(ge=1)] = 8
+
+
+class Estimators(_Strict):
+    """Where a run's estimator comes from after sklearn's tags, and which metric ranks them."""
+
+    fallback_key: NonEmpty | None = None
+    metric: NonEmpty | None = None
+    metric_direction: Literal["higher", "lower"] = "higher"
+
+
+class Kpi(_Strict):
+    """A business goal mapped to a metric logged with mlflow.log_metric."""
+
+    name: NonEmpty
+    goal: str = ""
+    metric: NonEmpty
+    experiment: NonEmpty
+    aggregate: Literal["last", "mean", "max", "min", "champion"] = "last"
+    model: NonEmpty | None = None
+    alias: NonEmpty = "champion"
+    direction: Literal["higher", "lower"] = "higher"
+    target: float | None = None
+
+    @model_validator(mode="after")
+    def _champion_needs_model(self) -> Kpi:
+        if self.aggregate == "champion" and self.model is None:
+            raise ValueError("aggregate 'champion' needs 'model' (the registered model)")
+        return self
+
+
+class Alerts(_Strict):
+    """When the summary raises an alert."""
+
+    failure_rate_jump: Annotated[float, Field(gt=0, le=1)] = 0.10
+
+
+class Email(_Strict):
+    """Email delivery (`reporter send`, `build --email`); docs/delivery.md.
+
+    The SMTP_* / REPORT_* environment variables win over these keys, and the SMTP password
+    is only ever read from SMTP_PASSWORD, never from this file.
+    """
+
+    smtp_host: NonEmpty | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: NonEmpty | None = None
+    smtp_ca_file: NonEmpty | None = None
+    sender: NonEmpty | None = Field(default=None, alias="from")
+    to: list[NonEmpty] = Field(default_factory=list)
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    backoff_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    max_attachment_mb: Annotated[float, Field(gt=0)] = 10.0
+    report_url: NonEmpty | None = None
+
+
 class Config(_Strict):
     """The whole config file. Every key is optional; an empty file gives the defaults."""
 
@@ -94,7 +171,23 @@ class Config(_Strict):
     team_tag: NonEmpty = "team"
     top_n: Annotated[int, Field(ge=1, le=1000)] = 10
     report_title: NonEmpty = "ML cost & KPI report"
-    exclude_experiments: list[str] = Field(default_factory=lambda: ["reporter"])
+    # before exclude_experiments: its validator reads this field
+    archive_experiment: NonEmpty = "reporter"
+    exclude_experiments: list[str] = Field(
+        default_factory=lambda: ["reporter"], validate_default=True
+    )
+    deployments: Deployments = Field(default_factory=Deployments)
+    estimators: Estimators = Field(default_factory=Estimators)
+    kpis: list[Kpi] = Field(default_factory=list)
+    alerts: Alerts = Field(default_factory=Alerts)
+    email: Email = Field(default_factory=Email)
+
+    @field_validator("exclude_experiments")
+    @classmethod
+    def _exclude_the_archive(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """The reporter's own archive experiment never counts towards a KPI."""
+        archive = info.data.get("archive_experiment")
+        return value if archive is None or archive in value else [*value, archive]
 
 
 def load_config(path: Path | None) -> Config:

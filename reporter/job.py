@@ -8,21 +8,38 @@ from reporter.compute import charge_lines, compute_results
 from reporter.config import Config
 from reporter.export.focus import export_focus_csv
 from reporter.export.pdf import export_pdf
-from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, export_snapshot
+from reporter.gather.alias_history import (
+    ALIASES_FILE,
+    AliasObservation,
+    export_alias_history,
+    extend_history,
+    observe,
+    previous_alias_history,
+    read_alias_history,
+)
+from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, export_snapshot, load_snapshot
 from reporter.publish.folder import publish_folder
 from reporter.render.html import export_html
 from reporter.render.report import build_context
 from reporter.weeks import IsoWeek
 
-REPORT_FILES = ("report.html", "report.pdf", "kpis.json", "costs.csv", SNAPSHOT_FILE)
+REPORT_FILES = ("report.html", "report.pdf", "kpis.json", "costs.csv", SNAPSHOT_FILE, ALIASES_FILE)
 
 
 def export_report(
-    snapshot: Snapshot, config: Config, templates: Path | None = None
+    snapshot: Snapshot,
+    config: Config,
+    templates: Path | None = None,
+    alias_history: list[AliasObservation] | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the report folder, in memory: nothing is written if any stage fails."""
+    """Every file of the report folder, in memory: nothing is written if any stage fails.
+
+    `alias_history` is the chain of alias observations ending with this snapshot's
+    (default: this snapshot's alone).
+    """
+    history = alias_history if alias_history is not None else [observe(snapshot)]
     lines = charge_lines(snapshot, config)
-    results = compute_results(snapshot, config, lines)
+    results = compute_results(snapshot, config, lines, history)
     context, email_images = build_context(results, config)
     html = export_html(context, templates)
     week = IsoWeek.parse(results.week)
@@ -35,14 +52,39 @@ def export_report(
             "utf-8"
         ),
         SNAPSHOT_FILE: export_snapshot(snapshot).encode("utf-8"),
+        ALIASES_FILE: export_alias_history(history).encode("utf-8"),
     }
 
 
 def save_report(
-    snapshot: Snapshot, config: Config, out: Path, templates: Path | None = None
+    snapshot: Snapshot,
+    config: Config,
+    out: Path,
+    templates: Path | None = None,
+    previous_aliases: list[AliasObservation] | None = None,
 ) -> Path:
-    """Build the report and publish it to `out/<week>/`; returns that folder."""
-    files = export_report(snapshot, config, templates)
-    folder = out / snapshot.info.week
-    publish_folder(folder, files)
+    """Build the report and publish it to `out/<week>/`; returns that folder.
+
+    The alias history continues `previous_aliases` when given, else the chain saved by the
+    newest report in `out` for an earlier week.
+    """
+    week = snapshot.info.week
+    previous = (
+        previous_aliases if previous_aliases is not None else previous_alias_history(out, week)
+    )
+    history = extend_history(previous, observe(snapshot))
+    folder = out / week
+    publish_folder(folder, export_report(snapshot, config, templates, history))
     return folder
+
+
+def rerender_report(source: Path, config: Config, out: Path, templates: Path | None = None) -> Path:
+    """Rebuild a saved report folder (or snapshot file) into `out/<week>/`, without MLflow,
+    from its snapshot and the alias history saved beside it."""
+    snapshot = load_snapshot(source)
+    folder = source if source.is_dir() else source.parent
+    saved = folder / ALIASES_FILE
+    history = read_alias_history(saved) if saved.exists() else None
+    target = out / snapshot.info.week
+    publish_folder(target, export_report(snapshot, config, templates, history))
+    return target

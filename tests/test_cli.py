@@ -12,6 +12,7 @@ import yaml
 from tests.conftest import RATE_CARD, Server, Store, free_port
 
 FILES = [
+    "aliases.json",
     "charts/cost-per-week.png",
     "charts/runs-by-status.png",
     "costs.csv",
@@ -77,12 +78,19 @@ def test_build_then_render_gives_the_same_report(
         "reports",
         cwd=tmp_path,
     )
-    # then it exits 0 and prints the five files it wrote
+    # then it exits 0 and prints the files it wrote
     assert built.returncode == 0, built.stderr
     folder = tmp_path / "reports" / "2026-W48"
     assert built.stdout.split() == [
         str(Path("reports") / "2026-W48" / name)
-        for name in ("report.html", "report.pdf", "kpis.json", "costs.csv", "snapshot.json")
+        for name in (
+            "report.html",
+            "report.pdf",
+            "kpis.json",
+            "costs.csv",
+            "snapshot.json",
+            "aliases.json",
+        )
     ]
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == FILES
     # when the saved snapshot is rendered again without MLflow

@@ -94,7 +94,12 @@ def test_estimators_and_registry(results) -> None:
     assert results.estimators[0].full_name == "sklearn.ensemble._forest.RandomForestClassifier"
     dep = results.deployments
     assert dep.model_versions_created == 1
-    assert [(w.week, w.count) for w in dep.per_week] == [("2026-W47", 1), ("2026-W48", 1)]
+    assert [(w.week, w.versions_created) for w in dep.per_week] == [
+        ("2026-W47", 1),
+        ("2026-W48", 1),
+    ]
+    # alias mode with no earlier alias snapshot: deployments are unknown, not zero
+    assert dep.deployments is None and "No earlier alias snapshot" in dep.history_note
     assert (dep.registered_models, dep.aliases) == (1, 1)
 
 

@@ -17,7 +17,7 @@ from reporter.job import export_report
 from tests.conftest import RATE_CARD, WEEK, Store
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["summary", "costs", "activity", "deployments", "estimators", "completeness"]
+SECTIONS = ["summary", "costs", "activity", "deployments", "estimators", "kpis", "completeness"]
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +57,17 @@ def test_html_headline_figures(files) -> None:
     page = BeautifulSoup(files["report.html"], "html.parser")
     cards = {
         c.find(class_="card-label").get_text(strip=True): c.find(class_="card-value").get_text(
-            strip=True
+            " ", strip=True
         )
         for c in page.select(".card")
     }
     assert cards == {
         "Total cost": "32.75 EUR",
         "Runs started": "9",
-        "Model versions": "1",
+        "Deployments": "\u2013",  # no earlier alias snapshot: unknown, not 0
+        "KPIs missed": "0 of 0",
+        # trend through W47 3.00 and W48 32.75 extended one week: 62.50
+        "Next week forecast": "62.50 EUR",
         "Top estimator": "RandomForestClassifier",
     }
     completeness = page.find("section", id="completeness").get_text(" ", strip=True)
@@ -107,10 +110,16 @@ def test_kpis_json_matches_its_published_schema(files) -> None:
     assert kpis["week"] == "2026-W48"
     assert kpis["runs"]["by_status"]["RUNNING"] == 1
     assert kpis["cost"]["total"] == 32.75 and kpis["cost"]["currency"] == "EUR"
+    # RF: rf_ok, rf_failed and the 2 tuning children = 4 of 9 runs; cost 1.00 + 0.75 of 32.75
     assert kpis["estimators"][0] == {
         "name": "RandomForestClassifier",
         "full_name": "sklearn.ensemble._forest.RandomForestClassifier",
         "runs": 4,
+        "run_share": 0.4444,
+        "cost": 1.75,
+        "cost_share": round(1.75 / 32.75, 4),
+        "failure_rate": 0.25,
+        "best": None,
     }
     assert (
         WeeklyResults.from_json(files["kpis.json"].decode()).to_json().encode()

@@ -34,3 +34,28 @@ def failure_rate(counts: pd.Series) -> float | None:
     if ended == 0:
         return None
     return round(int(counts["FAILED"] + counts["KILLED"]) / ended, 4)
+
+
+def duration_percentiles(week_runs: pd.DataFrame) -> list[tuple[str, int, float, float]]:
+    """(experiment, ended runs, p50 minutes, p95 minutes) over runs that ended with valid
+    times, linear interpolation between closest ranks; experiments sorted by name."""
+    ended = week_runs[
+        week_runs["end_time"].notna() & (week_runs["end_time"] >= week_runs["start_time"])
+    ]
+    minutes = (ended["end_time"] - ended["start_time"]).astype("float64") / 60_000
+    rows = []
+    for experiment, values in minutes.groupby(ended["experiment"].to_numpy()):
+        rows.append(
+            (
+                str(experiment),
+                len(values),
+                round(float(values.quantile(0.5)), 1),
+                round(float(values.quantile(0.95)), 1),
+            )
+        )
+    return sorted(rows)
+
+
+def new_experiments(experiments: pd.DataFrame, week: IsoWeek) -> int:
+    created = experiments["creation_time"]
+    return int(((created >= week.start_ms) & (created < week.end_ms)).sum())

@@ -35,6 +35,13 @@ class WeekRuns(_Result):
     failure_rate: float | None
 
 
+class ExperimentDurations(_Result):
+    experiment: str
+    runs: int = Field(description="Runs that started in the week and ended with valid times")
+    p50_minutes: float
+    p95_minutes: float
+
+
 class Runs(_Result):
     total: int = Field(description="Runs started in the report week (nested runs included)")
     by_status: StatusCounts
@@ -42,6 +49,17 @@ class Runs(_Result):
         description="(FAILED + KILLED) / finished-or-failed runs; null with none"
     )
     delta_total: int | None = Field(description="total minus last week's total")
+    delta_failure_rate: float | None = Field(
+        description="failure_rate minus last week's, in rate points"
+    )
+    active_users: int = Field(description="Distinct users with a run started in the week")
+    delta_active_users: int | None
+    experiments_touched: int = Field(
+        description="Distinct experiments with a run started in the week"
+    )
+    delta_experiments_touched: int | None
+    new_experiments: int = Field(description="Experiments created in the week")
+    durations: list[ExperimentDurations]
     per_week: list[WeekRuns]
 
 
@@ -136,10 +154,63 @@ class NamedCount(_Result):
     count: int
 
 
+class AliasMoveResult(_Result):
+    model: str
+    alias: str
+    kind: str = Field(description="promotion | rollback | removed")
+    from_version: int | None
+    to_version: int | None
+    observed_at: str = Field(
+        description="When the build that first saw the move looked (an upper bound)"
+    )
+
+
+class WeekDeployments(_Result):
+    week: str
+    versions_created: int
+    deployments: int | None = Field(
+        description="null when unknown (no alias observations for that week)"
+    )
+    median_lead_time_hours: float | None
+
+
+class StaleModel(_Result):
+    name: str
+    weeks_since_last_version: int | None = Field(description="null: the model has no version")
+
+
+class DoraTiers(_Result):
+    deployment_frequency: str | None
+    lead_time: str | None
+    change_failure_rate: str | None
+    time_to_restore: str | None
+    overall: str | None = Field(description="The lowest tier among the metrics that have data")
+
+
 class Deployments(_Result):
+    counted_as: str = Field(description="alias | stage | version: what counts as a deployment")
+    watched: list[str] = Field(description="The aliases (or stage) watched")
+    deployments: int | None = Field(description="Deployments in the report week; null when unknown")
+    moves: list[AliasMoveResult] = Field(description="Alias moves first seen by this week's build")
+    rollbacks: int | None
     model_versions_created: int = Field(description="Model versions created in the report week")
     by_model: list[NamedCount] = Field(description="Versions created in the report week per model")
-    per_week: list[WeekCount]
+    per_week: list[WeekDeployments]
+    median_lead_time_hours: float | None = Field(
+        description="Median of version created minus source run start, versions of the week"
+    )
+    lead_times_known: int = Field(description="Versions of the week whose source run was found")
+    median_promotion_hours: float | None = Field(
+        description="Median of promotion observed minus version created, this week"
+    )
+    deployments_per_day: float | None = Field(
+        description="Over the weeks with alias history in the window"
+    )
+    change_failure_rate: float | None = Field(description="rollbacks / promotions over the window")
+    median_time_to_restore_hours: float | None
+    tiers: DoraTiers
+    history_note: str
+    stale_models: list[StaleModel]
     registered_models: int
     aliases: int
 
@@ -148,6 +219,32 @@ class Estimator(_Result):
     name: str = Field(description="Short class name, e.g. RandomForestRegressor")
     full_name: str
     runs: int
+    run_share: float = Field(description="runs / all runs started in the week")
+    cost: float = Field(description="Compute cost of the estimator's runs in the week")
+    cost_share: float | None
+    failure_rate: float | None
+    best: float | None = Field(description="Best value of the configured estimator metric, if any")
+
+
+class KpiResult(_Result):
+    name: str
+    goal: str
+    metric: str
+    experiment: str
+    aggregate: str
+    direction: str
+    target: float | None
+    value: float | None = Field(description="This week's value; null: no run logged it")
+    previous: float | None = Field(description="Last week's value")
+    history: list[float | None] = Field(description="One value per week of the history window")
+    status: str = Field(description="met | missed | no data | no target")
+
+
+class Alert(_Result):
+    kind: str = Field(
+        description="budget | failure_rate | kpi | unpriced | open_runs | invalid_times | empty"
+    )
+    message: str
 
 
 class Completeness(_Result):
@@ -177,6 +274,12 @@ class WeeklyResults(_Result):
     cost: Cost
     deployments: Deployments
     estimators: list[Estimator] = Field(description="Sorted by runs, most first")
+    estimator_metric: str | None = Field(
+        description="Metric whose best value is in estimators[].best"
+    )
+    kpis: list[KpiResult]
+    kpis_missed: int
+    alerts: list[Alert]
     completeness: Completeness
 
     def to_json(self) -> str:

@@ -181,53 +181,114 @@ def waste_share(results: WeeklyResults) -> Chart:
     return Chart("waste-share", title, alt, fig)
 
 
-def versions_per_week(results: WeeklyResults) -> Chart:
+def deployments_per_week(results: WeeklyResults) -> Chart:
+    """Versions created and deployments per week, with the median lead time on a second axis."""
     per_week = results.deployments.per_week
-    fig = go.Figure(
-        go.Bar(
-            x=[w.week for w in per_week],
-            y=[w.count for w in per_week],
-            marker={"color": PALETTE[0]},
-            name="versions",
+    weeks = [w.week for w in per_week]
+    fig = go.Figure()
+    fig.add_bar(
+        x=weeks,
+        y=[w.versions_created for w in per_week],
+        name="versions created",
+        marker={"color": PALETTE[4]},
+    )
+    if any(w.deployments is not None for w in per_week):
+        fig.add_bar(
+            x=weeks,
+            y=[w.deployments for w in per_week],
+            name="deployments",
+            marker={"color": PALETTE[0], "pattern": {"shape": "/"}},
         )
-    )
-    title = "Model versions created per week"
-    return Chart(
-        "versions-per-week",
-        title,
-        "Bars of model versions registered per week.",
-        _layout(fig, title, "versions", counts=True),
-    )
+    title = "Model versions and deployments per week"
+    fig = _layout(fig, title, "count", counts=True)
+    lead = [w.median_lead_time_hours for w in per_week]
+    if any(v is not None for v in lead):
+        fig.add_scatter(
+            x=weeks,
+            y=lead,
+            name="median lead time (h)",
+            mode="lines+markers",
+            yaxis="y2",
+            line={"color": "#000000", "dash": "dot"},
+            connectgaps=False,
+        )
+        fig.update_layout(
+            yaxis2={
+                "title": {"text": "hours"},
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+                "showgrid": False,
+            }
+        )
+    alt = "Bars of model versions created and deployments per week, with the median lead time in hours as a dotted line."
+    return Chart("deployments-per-week", title, alt, fig)
 
 
 def top_estimators(results: WeeklyResults, top_n: int) -> Chart:
+    """Share of the week's runs and of its compute cost per estimator."""
     top = results.estimators[:top_n][::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=[e.runs for e in top],
-            y=[label(e.name) for e in top],
-            orientation="h",
-            marker={"color": PALETTE[2]},
-            name="runs",
-        )
+    names = [label(e.name) for e in top]
+    fig = go.Figure()
+    fig.add_bar(
+        x=[e.run_share * 100 for e in top],
+        y=names,
+        orientation="h",
+        name="share of runs",
+        marker={"color": PALETTE[2]},
     )
-    title = f"Top estimators by runs, {results.week}"
+    fig.add_bar(
+        x=[(e.cost_share or 0) * 100 for e in top],
+        y=names,
+        orientation="h",
+        name="share of compute cost",
+        marker={"color": PALETTE[1], "pattern": {"shape": "."}},
+    )
+    title = f"Top estimators, {results.week}: share of runs and of compute cost"
     fig = _layout(fig, title, "")
     fig.update_layout(
+        height=max(220, 100 + 44 * len(top)),
         yaxis={"type": "category", "showgrid": False, "automargin": True},
         xaxis={
             "type": "linear",
-            "title": {"text": "runs"},
+            "title": {"text": "%"},
+            "ticksuffix": "%",
             "showgrid": True,
             "gridcolor": "#e5e5e5",
         },
     )
-    return Chart(
-        "top-estimators",
-        title,
-        f"Horizontal bars of the {len(top)} most used estimators in {results.week} by run count.",
-        fig,
+    alt = f"Horizontal bars of the share of runs and of compute cost of the {len(top)} most used estimators in {results.week}."
+    return Chart("top-estimators", title, alt, fig)
+
+
+def kpi_trends(results: WeeklyResults) -> Chart:
+    """Each KPI with a target as a percentage of that target, week by week (100% = target)."""
+    fig = go.Figure()
+    weeks = [w.week for w in results.runs.per_week]
+    shown = [k for k in results.kpis if k.target and any(v is not None for v in k.history)]
+    for i, kpi in enumerate(shown):
+        colour, pattern = (
+            PALETTE[i % len(PALETTE)],
+            ["solid", "dash", "dot", "dashdot"][i // len(PALETTE) % 4],
+        )
+        fig.add_scatter(
+            x=weeks,
+            y=[None if v is None else round(v / kpi.target * 100, 2) for v in kpi.history],
+            mode="lines+markers",
+            name=label(kpi.name),
+            line={"color": colour, "dash": pattern},
+            connectgaps=False,
+        )
+    fig.add_hline(
+        y=100,
+        line={"color": "#000000", "width": 1},
+        annotation_text="target",
+        annotation_position="top left",
     )
+    title = "KPIs relative to their targets (100% = target)"
+    fig = _layout(fig, title, "% of target")
+    alt = "Lines of each KPI's weekly value as a percentage of its target; the target is the 100% line."
+    return Chart("kpi-trends", title, alt, fig)
 
 
 def build_charts(results: WeeklyResults, top_n: int) -> list[Chart]:
@@ -237,8 +298,9 @@ def build_charts(results: WeeklyResults, top_n: int) -> list[Chart]:
         cost_by_instance_type(results, top_n),
         waste_share(results),
         runs_by_status(results),
-        versions_per_week(results),
+        deployments_per_week(results),
         top_estimators(results, top_n),
+        kpi_trends(results),
     ]
 
 

@@ -75,6 +75,44 @@ def plural(count: int | None, noun: str, nouns: str | None = None) -> str:
     return f"{number(count)} {noun if count == 1 else (nouns or noun + 's')}"
 
 
+def signed_points(value: float | None) -> str:
+    """A change of a rate in percentage points: 0.052 -> '+5.2 pts'."""
+    if value is None:
+        return NONE
+    sign = "+" if value > 0 else (MINUS if value < 0 else "\u00b1")
+    return f"{sign}{abs(value) * 100:.1f} pts"
+
+
+def minutes(value: float | None) -> str:
+    """Minutes as '42 min' or '3.5 h'."""
+    if value is None:
+        return NONE
+    return f"{value:,.0f} min" if value < 90 else f"{value / 60:,.1f} h"
+
+
+def duration_hours(value: float | None) -> str:
+    """Hours as '45 min', '18.0 h' or '3.2 days'."""
+    if value is None:
+        return NONE
+    if value < 1:
+        return f"{value * 60:.0f} min"
+    return f"{value:,.1f} h" if value < 48 else f"{value / 24:,.1f} days"
+
+
+def per_day(value: float | None) -> str:
+    """A rate per day, shown per week when below one a day: 0.0714 -> '0.5 a week'."""
+    if value is None:
+        return NONE
+    return f"{value:.1f} a day" if value >= 1 else f"{value * 7:.1f} a week"
+
+
+def metric(value: float | None) -> str:
+    """A logged metric value with up to 4 significant decimals: 0.04512 -> '0.04512'."""
+    if value is None:
+        return NONE
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "money": money,
     "signed_money": signed_money,
@@ -85,4 +123,9 @@ FILTERS: dict[str, Callable[..., str]] = {
     "hours": hours,
     "cell": truncate,
     "plural": plural,
+    "signed_points": signed_points,
+    "minutes": minutes,
+    "duration_hours": duration_hours,
+    "per_day": per_day,
+    "metric": metric,
 }

@@ -12,6 +12,7 @@ import jinja2
 from reporter.errors import RenderError, UsageError
 from reporter.render.context import ReportContext
 from reporter.render.format import FILTERS
+from reporter.render.sparkline import sparkline_uri
 
 
 def packaged_templates() -> Path:
@@ -37,6 +38,7 @@ def environment(user_templates: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(FILTERS)
+    env.filters["sparkline"] = sparkline_uri
     return env
 
 
