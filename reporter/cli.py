@@ -242,7 +242,7 @@ def demo(
 ) -> None:
     """Seed (or reuse) a local demo MLflow store with 12 weeks of history and build last week's report."""
     from reporter.config import load_config
-    from reporter.demo import ensure_demo_store
+    from reporter.demo import ensure_demo_store, simulated_alias_history
     from reporter.gather import gather
     from reporter.job import save_report
 
@@ -254,7 +254,8 @@ def demo(
     settings = load_config(DEMO_CONFIG)
     snapshot = gather(uri, target, 12, exclude_experiments=tuple(settings.exclude_experiments))
     _say(f"fetched {snapshot.info.runs_fetched} runs; rendering {target}...")
-    folder = save_report(snapshot, settings, out, templates)
+    # The demo's alias history (for deployments) is simulated, as if built weekly all along.
+    folder = save_report(snapshot, settings, out, templates, simulated_alias_history(snapshot))
     _print_folder(folder)
     _say(
         f"to rebuild against the demo store: reporter build --tracking-uri {uri} --config {DEMO_CONFIG}"

@@ -32,10 +32,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from reporter.errors import UsageError
-from reporter.weeks import IsoWeek
+from reporter.gather.alias_history import AliasObservation
+from reporter.gather.snapshot import Snapshot
+from reporter.weeks import IsoWeek, iso_utc, to_ms
 
 DEMO_SEED_TAG = "reporter.demo.anchor_week"
 """Experiment tag naming the anchor week a demo store was seeded for; written last, so it also
@@ -820,3 +823,52 @@ def _backdate(
 
 
 __all__ = ["DEMO_SEED_TAG", "ensure_demo_store"]
+
+
+def simulated_alias_history(snapshot: Snapshot) -> list[AliasObservation]:
+    """The alias observations weekly builds would have saved over the demo's history.
+
+    A real deployment accumulates these one build at a time (gather.alias_history); the demo
+    store is seeded in one go, so its past is simulated from the registry: after each past
+    week, `champion` pointed at the newest version created by then that is not newer than
+    today's champion, except that one model rolled back to its previous version for one week
+    about a month ago (so the report shows a change failure and a time to restore). Each
+    observation is dated the Monday after its week, 06:17 UTC, when the weekly cron runs.
+    """
+    versions = snapshot.tables["model_versions"]
+    aliases = snapshot.tables["aliases"]
+    champions = aliases[aliases["alias"] == "champion"].set_index("name")["version"]
+    week = IsoWeek.parse(snapshot.info.week)
+    past = week.history(snapshot.info.history_weeks)[:-1]
+    moments = [w.end + timedelta(hours=6, minutes=17) for w in past]
+    pointed: list[dict[str, list[int]]] = []  # per week: model -> versions it could point at
+    for moment in moments:
+        created = versions[versions["creation_time"] < to_ms(moment)]
+        pointed.append(
+            {
+                str(name): sorted(
+                    int(v) for v in created.loc[created["name"] == name, "version"] if v <= current
+                )
+                for name, current in champions.items()
+            }
+        )
+    # the rollback: the first model whose champion was unchanged for the week before
+    index = len(past) - 4
+    if index >= 1:
+        for name in sorted(pointed[index]):
+            now, before = pointed[index][name], pointed[index - 1][name]
+            if len(now) >= 2 and before and now[-1] == before[-1]:
+                pointed[index][name] = now[:-1]
+                break
+    return [
+        AliasObservation(
+            str(observed_week),
+            iso_utc(moment),
+            tuple(
+                (name, "champion", choices[-1])
+                for name, choices in sorted(by_model.items())
+                if choices
+            ),
+        )
+        for observed_week, moment, by_model in zip(past, moments, pointed, strict=True)
+    ]

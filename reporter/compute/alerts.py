@@ -39,7 +39,7 @@ def alerts(
             found.append(
                 Alert(
                     kind="kpi",
-                    message=f"KPI missed: {kpi.name} is {kpi.value:g}, target {kpi.target:g} ({kpi.direction} is better).",
+                    message=f"KPI missed: {kpi.name} is {kpi.value:.4g}, target {kpi.target:.4g} ({kpi.direction} is better).",
                 )
             )
     if cost.unpriced_runs:

@@ -29,6 +29,7 @@ STATUS_COLOURS = {
     "SCHEDULED": "#999999",
 }
 WIDTH, HEIGHT = 720, 320
+_ISO_WEEK = re.compile(r"^\d{4}-W\d{2}$")
 BROWSER_TIMEOUT_S = 60.0
 
 
@@ -62,6 +63,15 @@ def _layout(
         yaxis={"title": {"text": label(y_title)}, "gridcolor": "#e5e5e5", "showgrid": True},
         xaxis={"type": "category"},
     )
+    weeks = list(fig.data[0].x) if fig.data and fig.data[0].x is not None else []
+    if weeks and all(isinstance(w, str) and _ISO_WEEK.match(w) for w in weeks):
+        # "W37" over "2026": short enough to stay horizontal, unambiguous across years
+        fig.update_xaxes(
+            tickmode="array",
+            tickvals=weeks,
+            ticktext=[f"{w[5:]}<br>{w[:4]}" for w in weeks],
+            tickangle=0,
+        )
     if counts:  # whole numbers only: no "0.2 runs" ticks
         fig.update_yaxes(
             tickformat=",d", rangemode="tozero", tick0=0, dtick=None if _max_y(fig) > 8 else 1
@@ -261,22 +271,29 @@ def top_estimators(results: WeeklyResults, top_n: int) -> Chart:
     return Chart("top-estimators", title, alt, fig)
 
 
+def _attainment(value: float | None, target: float, direction: str) -> float | None:
+    """How far a KPI value is from its target as a percentage, above 100 when it beats it."""
+    if value is None or (direction == "lower" and value == 0):
+        return None
+    return round((value / target if direction == "higher" else target / value) * 100, 2)
+
+
 def kpi_trends(results: WeeklyResults) -> Chart:
-    """Each KPI with a target as a percentage of that target, week by week (100% = target)."""
+    """Each KPI with a target, week by week, as target attainment (100% = on target)."""
     fig = go.Figure()
     weeks = [w.week for w in results.runs.per_week]
     shown = [k for k in results.kpis if k.target and any(v is not None for v in k.history)]
     for i, kpi in enumerate(shown):
-        colour, pattern = (
+        colour, dash = (
             PALETTE[i % len(PALETTE)],
             ["solid", "dash", "dot", "dashdot"][i // len(PALETTE) % 4],
         )
         fig.add_scatter(
             x=weeks,
-            y=[None if v is None else round(v / kpi.target * 100, 2) for v in kpi.history],
+            y=[_attainment(v, kpi.target, kpi.direction) for v in kpi.history],
             mode="lines+markers",
             name=label(kpi.name),
-            line={"color": colour, "dash": pattern},
+            line={"color": colour, "dash": dash},
             connectgaps=False,
         )
     fig.add_hline(
@@ -285,9 +302,19 @@ def kpi_trends(results: WeeklyResults) -> Chart:
         annotation_text="target",
         annotation_position="top left",
     )
-    title = "KPIs relative to their targets (100% = target)"
+    title = "KPIs against their targets (above 100% = target beaten)"
     fig = _layout(fig, title, "% of target")
-    alt = "Lines of each KPI's weekly value as a percentage of its target; the target is the 100% line."
+    legend_rows = (len(shown) + 1) // 2
+    # many KPI names: the legend goes under the plot rather than over the title
+    fig.update_layout(
+        height=HEIGHT + 22 * legend_rows,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "xanchor": "left"},
+        margin={"b": 90 + 22 * legend_rows},
+    )
+    alt = (
+        "Lines of each KPI's weekly value as a percentage of its target (inverted for KPIs where "
+        "lower is better, so above 100% always means the target is beaten)."
+    )
     return Chart("kpi-trends", title, alt, fig)
 
 
