@@ -297,3 +297,28 @@ def test_consecutive_builds_keep_alias_history_and_see_a_promotion(store: Store,
         ("2026-W47", [["recommender", "champion", 1]]),
         ("2026-W48", [["recommender", "champion", 2]]),
     ]
+
+
+def test_estimator_falls_back_to_a_configured_tag_or_param(store: Store, tmp_path) -> None:
+    import shutil
+
+    from mlflow import MlflowClient
+
+    # given runs without sklearn's tags but with a `model_type` param or tag
+    copy = tmp_path / "mlflow.db"
+    shutil.copy(store.path, copy)
+    client = MlflowClient(tracking_uri=f"sqlite:///{copy}")
+    experiment = client.get_experiment_by_name("recommender").experiment_id
+    for key_kind in ("tag", "param"):
+        run = client.create_run(experiment, start_time=at(26, 9))
+        if key_kind == "tag":
+            client.set_tag(run.info.run_id, "model_type", "torch.nn.Transformer")
+        else:
+            client.log_param(run.info.run_id, "model_type", "torch.nn.Transformer")
+        client.set_terminated(run.info.run_id, end_time=at(26, 10))
+    snapshot = gather(f"sqlite:///{copy}", WEEK, history_weeks=2)
+    # when the config names that key as the fallback
+    config = parse_config({"estimators": {"fallback_key": "model_type"}})
+    names = {e.name: e.runs for e in compute_results(snapshot, config).estimators}
+    # then both runs count as Transformer, next to the sklearn-tagged ones
+    assert names == {"RandomForestClassifier": 2, "Transformer": 2, "LogisticRegression": 1}

@@ -55,7 +55,7 @@ def _open_until_ms(snapshot: Snapshot, week: IsoWeek) -> int:
 def charge_lines(snapshot: Snapshot, config: Config) -> pd.DataFrame:
     """Every run-week charge of the history window (see costs.cost_lines)."""
     week = IsoWeek.parse(snapshot.info.week)
-    runs = run_frame(snapshot.tables, config.team_tag)
+    runs = run_frame(snapshot.tables, config.team_tag, config.estimators.fallback_key)
     return costs.cost_lines(
         runs,
         snapshot.tables["run_tags"],
@@ -82,7 +82,7 @@ def compute_results(
     week = IsoWeek.parse(info.week)
     weeks = week.history(info.history_weeks)
     tables = snapshot.tables
-    runs = run_frame(tables, config.team_tag)
+    runs = run_frame(tables, config.team_tag, config.estimators.fallback_key)
     if lines is None:
         lines = charge_lines(snapshot, config)
     if alias_history is None:

@@ -22,11 +22,14 @@ def short_estimator(full_name: str) -> str:
     return full_name.rsplit(".", 1)[-1]
 
 
-def run_frame(tables: dict[str, pd.DataFrame], team_tag: str) -> pd.DataFrame:
+def run_frame(
+    tables: dict[str, pd.DataFrame], team_tag: str, estimator_fallback: str | None = None
+) -> pd.DataFrame:
     """Runs joined with experiment name, team, instance type, estimator and parent run.
 
     Team: the run's `team_tag` tag, else its experiment's, else "unattributed".
-    Estimator: `estimator_class` (sklearn autolog), else `estimator_name`, else None.
+    Estimator: `estimator_class` (sklearn autolog), else `estimator_name`, else the tag and
+    then the param named `estimator_fallback`, else None.
     """
     runs = tables["runs"].set_index("run_id", drop=False)
     experiments = tables["experiments"].set_index("experiment_id")
@@ -45,6 +48,10 @@ def run_frame(tables: dict[str, pd.DataFrame], team_tag: str) -> pd.DataFrame:
     estimator = pd.Series(pd.NA, index=frame.index, dtype="string")
     for key in ESTIMATOR_TAGS:
         estimator = estimator.fillna(tag_values(run_tags, key).reindex(frame.index))
+    if estimator_fallback is not None:
+        estimator = estimator.fillna(tag_values(run_tags, estimator_fallback).reindex(frame.index))
+        params = tables["run_params"]
+        estimator = estimator.fillna(tag_values(params, estimator_fallback).reindex(frame.index))
     frame["estimator"] = estimator
     frame["parent_run_id"] = tag_values(run_tags, PARENT_TAG).reindex(frame.index)
     frame["user"] = frame["user_id"].fillna(UNATTRIBUTED).replace("", UNATTRIBUTED)
