@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,7 +19,16 @@ from reporter.job import export_report
 from tests.conftest import RATE_CARD, WEEK, Store
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["summary", "costs", "activity", "deployments", "estimators", "kpis", "completeness"]
+SECTIONS = [
+    "summary",
+    "costs",
+    "activity",
+    "deployments",
+    "estimators",
+    "kpis",
+    "completeness",
+    "appendix",
+]
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +190,46 @@ def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
     assert _text('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert _text("-1+2") == "'-1+2"
     assert _text("ranker") == "ranker"
+
+
+def test_pdf_has_a_bookmark_per_section(files, tmp_path: Path) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    outline = PdfReader(io.BytesIO(files["report.pdf"])).outline
+    titles = [item.title for item in outline if not isinstance(item, list)]
+    assert titles == [
+        "Summary",
+        "Costs",
+        "Activity",
+        "Deployments",
+        "Estimators",
+        "Model and business KPIs",
+        "Data completeness",
+        "Appendix: most expensive runs",
+    ]
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _without_chart_images(html: str) -> str:
+    """Chart SVGs come from the installed Chromium; the golden file pins everything else."""
+    return re.sub(r'src="data:image/svg\+xml;base64,[^"]+"', 'src="(chart)"', html)
+
+
+def test_html_matches_the_golden_file_for_a_fixed_snapshot() -> None:
+    # given a snapshot saved once from the hand-made week (tests/golden/snapshot.json)
+    from reporter.gather import load_snapshot
+
+    snapshot = load_snapshot(GOLDEN / "snapshot.json")
+    # when it is rendered
+    html = _without_chart_images(
+        export_report(snapshot, parse_config(RATE_CARD))["report.html"].decode()
+    )
+    # then the page is exactly the reviewed one; REPORTER_UPDATE_GOLDEN=1 rewrites it on purpose
+    golden = GOLDEN / "report.html"
+    if os.environ.get("REPORTER_UPDATE_GOLDEN"):
+        golden.write_text(html, encoding="utf-8")
+    assert html == golden.read_text(encoding="utf-8")

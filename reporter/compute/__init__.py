@@ -6,6 +6,7 @@ import pandas as pd
 
 from reporter.compute import activity, alerts, costs, deployments, estimators, kpis
 from reporter.compute.results import (
+    TOP_RUNS,
     AliasMoveResult,
     Amount,
     BudgetStatus,
@@ -20,6 +21,7 @@ from reporter.compute.results import (
     Forecast,
     KpiResult,
     NamedCount,
+    RunCharge,
     Runs,
     StaleModel,
     StatusCounts,
@@ -503,6 +505,22 @@ def _cost_section(
                 hours=round(float(row.hours), 2),
             )
             for row in unpriced.itertuples()
+        ],
+        runs_charged=int(week_lines["run_id"].nunique()),
+        top_runs=[
+            RunCharge(
+                run_id=row.run_id,
+                run_name=None if pd.isna(row.run_name) else row.run_name,
+                experiment=row.experiment,
+                team=row.team,
+                status=row.status,
+                instance_type=None if pd.isna(row.instance_type) else row.instance_type,
+                hours=round(float(row.hours), 2),
+                cost=_money(int(row.cost_cents)),
+            )
+            for row in week_lines.sort_values(["cost_cents", "run_id"], ascending=[False, True])
+            .head(TOP_RUNS)
+            .itertuples()
         ],
         open_runs=int((flags["is_open"].to_numpy() & charged_this_week).sum()),
         open_runs_capped=int((flags["open_capped"].to_numpy() & charged_this_week).sum()),

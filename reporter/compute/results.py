@@ -10,6 +10,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+TOP_RUNS = 50
+
+
 class _Result(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,6 +79,17 @@ class UnpricedRun(_Result):
     hours: float
 
 
+class RunCharge(_Result):
+    run_id: str
+    run_name: str | None
+    experiment: str
+    team: str
+    status: str
+    instance_type: str | None
+    hours: float
+    cost: float
+
+
 class WeekCost(_Result):
     week: str
     compute: float
@@ -138,6 +152,8 @@ class Cost(_Result):
     priced_hours: float
     priced_share: float | None = Field(description="priced_hours / charged_hours")
     unpriced_runs: list[UnpricedRun]
+    runs_charged: int = Field(description="Runs with a charge in the report week")
+    top_runs: list[RunCharge] = Field(description=f"The {TOP_RUNS} most expensive runs of the week")
     open_runs: int = Field(description="Runs still RUNNING/SCHEDULED charged up to the window end")
     open_runs_capped: int
     nested_runs_covered_by_parent: int

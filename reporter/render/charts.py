@@ -141,7 +141,9 @@ def cost_per_week(results: WeeklyResults, team_colours: dict[str, tuple[str, str
         )
         alt += f", with the weekly compute budget of {overall.budget:,.2f} as a dashed line"
     title = f"Compute cost per week by team ({currency})"
-    return Chart("cost-per-week", title, alt + ".", _layout(fig, title, currency, stacked=True))
+    fig = _layout(fig, title, currency, stacked=True)
+    fig.update_layout(showlegend=True)  # plotly hides a one-team legend; the team must show
+    return Chart("cost-per-week", title, alt + ".", fig)
 
 
 def cost_by_instance_type(results: WeeklyResults, top_n: int) -> Chart:
