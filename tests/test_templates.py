@@ -8,6 +8,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import jinja2
 import jinja2.meta
@@ -116,7 +117,7 @@ def test_hostile_names_are_in_the_pdf_text(hostile_files, tmp_path: Path) -> Non
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         _Recorder.requests.append(self.path)
