@@ -62,12 +62,31 @@ class RateRule(_Strict):
         return f"{self.tag or self.param}={self.value}"
 
 
+# ISO 4217 active currency codes (2024), so a typo such as "USDD" or "EUD" is caught early.
+CURRENCIES = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
+    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS
+    KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
+    MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF
+    SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD
+    TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()
+)
+
+
 class RateCard(_Strict):
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: str = "USD"
     default_rate: Annotated[float, Field(ge=0)] | None = None
     rules: list[RateRule] = Field(default_factory=list)
     instance_count_key: NonEmpty | None = "num_nodes"
     max_open_run_hours: Annotated[float, Field(gt=0)] = 24.0
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, code: str) -> str:
+        if code not in CURRENCIES:
+            raise ValueError(f"{code!r} is not an ISO 4217 currency code (e.g. USD, EUR)")
+        return code
 
 
 CostCategory = Literal["infrastructure", "data", "personnel", "software", "operations"]

@@ -98,7 +98,8 @@ def lead_time_hours(versions: pd.DataFrame, runs: pd.DataFrame) -> list[float]:
     """Version created minus its source run's start, for versions whose run is in the data."""
     starts = runs.set_index("run_id")["start_time"]
     known = versions[versions["run_id"].isin(starts.index)]
-    return [float(h) for h in (known["creation_time"] - known["run_id"].map(starts)) / HOUR_MS]
+    started = known["run_id"].map(starts).astype("Float64")
+    return [float(h) for h in (known["creation_time"].astype("Float64") - started) / HOUR_MS]
 
 
 def stale_models(

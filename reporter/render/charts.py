@@ -7,7 +7,6 @@ are shown literally, never parsed as markup.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from reporter.compute.results import WeeklyResults
-from reporter.errors import RenderError
+from reporter.render.browser import render_images
 
 FONT = "DejaVu Sans, Noto Sans, Noto Sans CJK SC, sans-serif"
 # Okabe-Ito: distinguishable with colour-blindness; patterns keep stacks readable in greyscale.
@@ -348,35 +347,8 @@ def render_static(
 ) -> tuple[list[str], dict[int, bytes]]:
     """SVG text for every figure, and PNG bytes (2x, for email) for those in `png_for`, all in
     ONE browser session: starting Chromium costs ~2 s, each figure then ~0.2 s."""
-    import kaleido
-
     for figure in figures:  # plotly.js draws random trace uids into pattern ids otherwise
         for i, trace in enumerate(figure.data):
             trace.uid = f"trace{i}"
-
-    async def _render() -> tuple[list[str], dict[int, bytes]]:
-        size = {"width": WIDTH, "height": HEIGHT}
-        async with kaleido.Kaleido(n=1, timeout=timeout_s, mathjax=False) as session:
-            svgs = []
-            for i, fig in enumerate(figures):
-                svg = await session.calc_fig(fig, opts={"format": "svg", **size})
-                svgs.append(stable_ids(svg.decode("utf-8"), i))
-            pngs = {
-                i: await session.calc_fig(figures[i], opts={"format": "png", "scale": 2, **size})
-                for i in sorted(png_for)
-            }
-            return svgs, pngs
-
-    try:
-        return asyncio.run(asyncio.wait_for(_render(), timeout=timeout_s + 30))
-    except TimeoutError:
-        raise RenderError(
-            f"the headless browser did not render the charts within {timeout_s + 30:.0f} s"
-        ) from None
-    except Exception as exc:  # kaleido/choreographer raise a variety of types
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "chrome" in message.lower() or "browser" in message.lower():
-            raise RenderError(
-                f"{message}: install Chromium (Debian: apt-get install chromium) or set BROWSER_PATH to a Chrome binary"
-            ) from None
-        raise RenderError(f"chart rendering failed: {message}") from None
+    svgs, pngs = render_images([figure.to_plotly_json() for figure in figures], png_for, timeout_s)
+    return [stable_ids(svg, i) for i, svg in enumerate(svgs)], pngs
