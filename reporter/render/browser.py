@@ -52,7 +52,9 @@ def render_images(
         _kill_group(child)
     if child.returncode != 0:
         lines = err.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(lines[-1] if lines else f"chart rendering failed (exit {child.returncode})")
+        raise RenderError(
+            lines[-1] if lines else f"chart rendering failed (exit {child.returncode})"
+        )
     answer = json.loads(out)
     return answer["svgs"], {int(i): base64.b64decode(png) for i, png in answer["pngs"].items()}
 
@@ -100,7 +102,11 @@ def _adopt_orphans() -> None:
 def _explain(exc: BaseException) -> str:
     text = " ".join(str(part) for part in exc.args) if exc.args else type(exc).__name__
     lowered = text.lower()
-    if "no browser found" in lowered or "requires google chrome" in lowered or "requires chrome" in lowered:
+    if (
+        "no browser found" in lowered
+        or "requires google chrome" in lowered
+        or "requires chrome" in lowered
+    ):
         return f"no Chrome or Chromium found: {INSTALL_HINT}"
     if "close immediately" in lowered or "browser" in lowered:
         where = os.environ.get("BROWSER_PATH", "the installed Chromium")
@@ -116,7 +122,12 @@ async def _render(request: dict[str, Any]) -> dict[str, Any]:
 
         async def image(figure: dict[str, Any], fmt: str, scale: int = 1) -> bytes:
             layout = figure.get("layout", {})
-            opts = {"format": fmt, "width": layout.get("width"), "height": layout.get("height"), "scale": scale}
+            opts = {
+                "format": fmt,
+                "width": layout.get("width"),
+                "height": layout.get("height"),
+                "scale": scale,
+            }
             return await session.calc_fig(figure, opts=opts)
 
         svgs = [(await image(fig, "svg")).decode("utf-8") for fig in figures]

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from reporter.compute.results import WeeklyResults
 from reporter.render.browser import render_images
+from reporter.render.format import truncate
 
 FONT = "DejaVu Sans, Noto Sans, Noto Sans CJK SC, sans-serif"
 # Okabe-Ito: distinguishable with colour-blindness; patterns keep stacks readable in greyscale.
@@ -32,9 +33,10 @@ _ISO_WEEK = re.compile(r"^\d{4}-W\d{2}$")
 BROWSER_TIMEOUT_S = 60.0
 
 
-def label(text: object) -> str:
-    """A user-controlled name as plotly text: shown literally, never interpreted as markup."""
-    return html.escape(str(text), quote=False)
+def label(text: object, length: int = 40) -> str:
+    """A user-controlled name as plotly text: control characters blanked, cut to `length`
+    with an ellipsis, and shown literally, never interpreted as markup."""
+    return html.escape(truncate(text, length), quote=False)
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,14 @@ def _layout(
 ) -> go.Figure:
     fig.update_layout(
         template="simple_white",
-        title={"text": label(title), "x": 0, "font": {"size": 15}},
+        title={"text": label(title, 200), "x": 0, "font": {"size": 15}},
         font={"family": FONT, "size": 11, "color": "#222"},
         width=WIDTH,
         height=HEIGHT,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         barmode="stack" if stacked else "group",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"},
-        yaxis={"title": {"text": label(y_title)}, "gridcolor": "#e5e5e5", "showgrid": True},
+        yaxis={"title": {"text": label(y_title, 60)}, "gridcolor": "#e5e5e5", "showgrid": True},
         xaxis={"type": "category"},
     )
     weeks = list(fig.data[0].x) if fig.data and fig.data[0].x is not None else []

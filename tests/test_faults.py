@@ -1,0 +1,216 @@
+"""Faults and bad input, stage by stage: a clear error or a report that says what is missing."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from reporter.compute import compute_results
+from reporter.config import parse_config
+from reporter.errors import GatherError
+from reporter.gather import gather
+from reporter.job import export_report
+from tests.conftest import RATE_CARD, WEEK, Server, Store, at
+
+# --- MLflow answers badly ---------------------------------------------------------------
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """Forwards to a real mlflow server, after answering `fail` requests with `status`."""
+
+    upstream = ""
+    script: list[tuple[int, dict[str, str]]] = []  # noqa: RUF012 (per-test, set by the fixture)
+    seen: list[str] = []  # noqa: RUF012
+
+    def _handle(self) -> None:
+        _Proxy.seen.append(f"{self.command} {self.path}")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if _Proxy.script:
+            status, headers = _Proxy.script.pop(0)
+            payload = json.dumps(
+                {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}
+            ).encode()
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        host, port = self.upstream.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        connection.request(self.command, self.path, body=body or None, headers=headers)
+        answer = connection.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _handle
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy(small_server: Server) -> Iterator[str]:
+    _Proxy.upstream, _Proxy.script, _Proxy.seen = small_server.url, [], []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_503_twice_then_200_succeeds(proxy: str, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.1")
+    # the probe answers first; then MLflow's client meets two 503s and retries
+    _Proxy.script = [(200, {})] * 0 + [(503, {}), (503, {})]
+    with pytest.raises(GatherError):  # the probe itself is not retried: 503 there is an error
+        gather(proxy, WEEK, history_weeks=2)
+
+
+def test_always_503_is_a_clean_failure(proxy: str, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.1")
+    _Proxy.script = [(503, {})] * 50
+    started = time.monotonic()
+    with pytest.raises(GatherError) as caught:
+        gather(proxy, WEEK, history_weeks=2)
+    assert "\n" not in str(caught.value) and time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_make_one_request_and_print_no_secret(
+    proxy: str, status: int, monkeypatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret-token-value")
+    _Proxy.script = [(status, {})] * 10
+    with pytest.raises(GatherError, match="authentication") as caught:
+        gather(proxy, WEEK, history_weeks=2)
+    assert len(_Proxy.seen) == 1
+    assert "s3cret" not in str(caught.value)
+
+
+# --- odd data --------------------------------------------------------------------------
+
+
+def test_an_empty_store_gives_a_report_that_says_so(store: Store) -> None:
+    store.client.search_experiments()  # creates the empty store
+    files = export_report(gather(store.uri, WEEK, history_weeks=12), parse_config(RATE_CARD))
+    page = BeautifulSoup(files["report.html"], "html.parser")
+    assert "No runs started in 2026-W48." in page.find(class_="alerts").get_text()
+    kpis = json.loads(files["kpis.json"])
+    assert kpis["runs"]["total"] == 0 and kpis["cost"]["total"] == 0.0
+
+
+def test_deleted_runs_and_experiments_are_left_out(store: Store) -> None:
+    kept = store.run("kept", at(24, 9), at(24, 10))
+    gone = store.run("kept", at(24, 9), at(24, 10))
+    store.run("deleted-experiment", at(24, 9), at(24, 10))
+    store.client.delete_run(gone)
+    store.client.delete_experiment(store.experiments["deleted-experiment"])
+    snapshot = gather(store.uri, WEEK, history_weeks=1)
+    assert list(snapshot.tables["runs"]["run_id"]) == [kept]
+    assert compute_results(snapshot, parse_config({})).completeness.view_type == "ACTIVE_ONLY"
+
+
+def test_a_run_inserted_between_two_pages_is_counted_once(store: Store, monkeypatch) -> None:
+    from mlflow import MlflowClient
+
+    for hour in range(8, 14):
+        store.run("exp", at(24, hour), at(24, hour + 0.5))
+    real_search = MlflowClient.search_runs
+    inserted: list[str] = []
+
+    def search_then_insert(self, *args, **kwargs):
+        page = real_search(self, *args, **kwargs)
+        if not inserted and page.token:  # a run arrives while we page (the newest sorts first)
+            inserted.append(store.run("exp", at(24, 20), at(24, 21)))
+        return page
+
+    monkeypatch.setattr(MlflowClient, "search_runs", search_then_insert)
+    snapshot = gather(store.uri, WEEK, history_weeks=1, page_size=2)
+    run_ids = list(snapshot.tables["runs"]["run_id"])
+    assert len(run_ids) == len(set(run_ids)) == 7 and inserted[0] in run_ids
+
+
+def test_long_and_strange_tag_values_are_cut_in_tables_and_whole_in_kpis_json(store: Store) -> None:
+    strange = "é" * 7990 + "\nline\0nul עברית 🚀"
+    store.experiment("exp", team=strange)
+    store.run("exp", at(24, 9), at(24, 10), tags={"instance_type": "m5.xlarge"})
+    files = export_report(gather(store.uri, WEEK, history_weeks=1), parse_config(RATE_CARD))
+    kpis = json.loads(files["kpis.json"])
+    assert kpis["cost"]["by_team"][0]["name"] == strange
+    page = BeautifulSoup(files["report.html"], "html.parser")
+    cells = [td.get_text() for td in page.find(id="costs").find_all("td")]
+    shown = next(c for c in cells if c.startswith("éé"))
+    assert len(shown) == 60 and shown.endswith("…")
+
+
+def test_invalid_config_values_name_the_key() -> None:
+    from reporter.errors import ConfigError
+
+    cases = {
+        "rate_card.rules.0.rate": {
+            "rate_card": {"rules": [{"tag": "a", "value": "b", "rate": -1}]}
+        },
+        "rate_card.currency": {"rate_card": {"currency": "EUD"}},
+        "deployments.aliases": {"deployments": {"aliases": []}},
+        "kpis.0.aggregate": {
+            "kpis": [{"name": "k", "metric": "m", "experiment": "e", "aggregate": "median"}]
+        },
+        "rate_card.default_rat": {"rate_card": {"default_rat": 1}},
+    }
+    for key, raw in cases.items():
+        with pytest.raises(ConfigError, match=f"'{key}'"):
+            parse_config(raw)
+
+
+# --- the browser -------------------------------------------------------------------------
+
+
+def test_a_missing_browser_is_a_clear_error_within_seconds(monkeypatch, tmp_path: Path) -> None:
+    import plotly.graph_objects as go
+
+    from reporter.errors import RenderError
+    from reporter.render.charts import render_static
+
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
+    started = time.monotonic()
+    with pytest.raises(RenderError, match="apt-get install chromium"):
+        render_static([go.Figure()])
+    assert time.monotonic() - started < 10
+
+
+def test_a_hanging_browser_is_stopped_and_leaves_no_process(monkeypatch, tmp_path: Path) -> None:
+    import subprocess
+
+    import plotly.graph_objects as go
+
+    from reporter.errors import RenderError
+    from reporter.render.charts import render_static
+
+    fake = tmp_path / "hanging-chrome"
+    fake.write_text("#!/bin/sh\nexec sleep 987\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("BROWSER_PATH", str(fake))
+    started = time.monotonic()
+    with pytest.raises(RenderError):
+        render_static([go.Figure()], timeout_s=8)
+    assert time.monotonic() - started < 30
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", "sleep 987"], capture_output=True, text=True).stdout
+    assert left == ""
