@@ -24,17 +24,19 @@ from tests.conftest import RATE_CARD, WEEK, Server, Store, at
 
 
 class _Proxy(http.server.BaseHTTPRequestHandler):
-    """Forwards to a real mlflow server, after answering `fail` requests with `status`."""
+    """Forwards to a real mlflow server, except that the next requests are answered as
+    `script` says: (status, headers) to answer with an error, None to forward."""
 
     upstream = ""
-    script: list[tuple[int, dict[str, str]]] = []  # noqa: RUF012 (per-test, set by the fixture)
+    script: list[tuple[int, dict[str, str]] | None] = []  # noqa: RUF012 (set per test)
     seen: list[str] = []  # noqa: RUF012
 
     def _handle(self) -> None:
         _Proxy.seen.append(f"{self.command} {self.path}")
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if _Proxy.script:
-            status, headers = _Proxy.script.pop(0)
+        step = _Proxy.script.pop(0) if _Proxy.script else None
+        if step is not None:
+            status, headers = step
             payload = json.dumps(
                 {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}
             ).encode()
@@ -75,16 +77,19 @@ def proxy(small_server: Server) -> Iterator[str]:
     server.shutdown()
 
 
-def test_503_twice_then_200_succeeds(proxy: str, monkeypatch) -> None:
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.1")
-    # the probe answers first; then MLflow's client meets two 503s and retries
-    _Proxy.script = [(200, {})] * 0 + [(503, {}), (503, {})]
-    with pytest.raises(GatherError):  # the probe itself is not retried: 503 there is an error
-        gather(proxy, WEEK, history_weeks=2)
+def test_503_twice_then_200_succeeds(proxy: str, small_store: Store, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    # given a server whose first two API answers after the probe (2 requests) are 503
+    _Proxy.script = [None, None, (503, {}), (503, {})]
+    # when the window is gathered, then the retries succeed with every run
+    snapshot = gather(proxy, WEEK, history_weeks=2)
+    expected = gather(small_store.uri, WEEK, history_weeks=2)
+    assert set(snapshot.tables["runs"]["run_id"]) == set(expected.tables["runs"]["run_id"])
+    assert sum(line.startswith("POST") or "search" in line for line in _Proxy.seen) >= 4
 
 
 def test_always_503_is_a_clean_failure(proxy: str, monkeypatch) -> None:
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
     _Proxy.script = [(503, {})] * 50
     started = time.monotonic()
     with pytest.raises(GatherError) as caught:
