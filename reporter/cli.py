@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from reporter import __version__
-from reporter.errors import DeliveryError, ReporterError, UsageError
+from reporter.errors import DeliveryError, GatherError, ReporterError, UsageError
 from reporter.weeks import IsoWeek
 
 if TYPE_CHECKING:
@@ -120,11 +120,26 @@ def build(
             help="Then archive the build as a run of the config's archive_experiment in MLflow.",
         ),
     ] = False,
+    previous_aliases: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous-aliases",
+            help="aliases.json of an earlier build to continue (default: the newest earlier one in --out, else the archive with --record).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=1, help="Seconds allowed for reading MLflow before giving up."
+        ),
+    ] = 900,
 ) -> None:
     """Gather the week from MLflow and write report.html, report.pdf, kpis.json and snapshot.json."""
     from reporter.config import load_config
+    from reporter.deadline import deadline
     from reporter.gather import gather
-    from reporter.job import save_report
+    from reporter.gather.alias_history import read_alias_history
+    from reporter.job import earlier_alias_history, save_report
     from reporter.publish.email import smtp_settings
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -133,19 +148,25 @@ def build(
     settings = load_config(config)
     smtp = smtp_settings(settings.email) if email else None  # bad settings fail before the build
     target = _week(week)
+    previous = read_alias_history(previous_aliases) if previous_aliases else None
     _say(f"gathering {target} (+{history_weeks - 1} weeks of history) from MLflow...")
-    snapshot = gather(
-        uri,
-        target,
-        history_weeks,
-        registry_uri=registry_uri,
-        page_size=page_size,
-        exclude_experiments=tuple(settings.exclude_experiments),
-    )
+    with deadline(timeout, "gathering from MLflow", GatherError):
+        snapshot = gather(
+            uri,
+            target,
+            history_weeks,
+            registry_uri=registry_uri,
+            page_size=page_size,
+            exclude_experiments=tuple(settings.exclude_experiments),
+        )
+        if previous is None:
+            previous = earlier_alias_history(
+                out, target, uri if record else None, settings.archive_experiment
+            )
     _say(
         f"fetched {snapshot.info.runs_fetched} runs in {snapshot.info.run_pages} pages; rendering..."
     )
-    folder = save_report(snapshot, settings, out, templates)
+    folder = save_report(snapshot, settings, out, templates, previous)
     _print_folder(folder)
     # The report is saved: a delivery failure from here on exits 3 and leaves the folder as is.
     failures = []

@@ -14,10 +14,13 @@ from reporter.gather.alias_history import (
     export_alias_history,
     extend_history,
     observe,
+    parse_alias_history,
     previous_alias_history,
     read_alias_history,
 )
 from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, export_snapshot, load_snapshot
+from reporter.publish.archive import read_archived_file
+from reporter.publish.email import SENT_FILE
 from reporter.publish.folder import publish_folder
 from reporter.render.html import export_html
 from reporter.render.report import build_context
@@ -74,8 +77,24 @@ def save_report(
     )
     history = extend_history(previous, observe(snapshot))
     folder = out / week
-    publish_folder(folder, export_report(snapshot, config, templates, history))
+    publish_folder(folder, export_report(snapshot, config, templates, history), keep=(SENT_FILE,))
     return folder
+
+
+def earlier_alias_history(
+    out: Path, week: IsoWeek, archive_uri: str | None = None, experiment: str = "reporter"
+) -> list[AliasObservation]:
+    """The alias history to continue: the newest earlier report's in `out`, else (CI runners
+    start with an empty disk) the one archived in MLflow by the newest earlier build."""
+    local = previous_alias_history(out, str(week))
+    if local or archive_uri is None:
+        return local
+    archived = read_archived_file(archive_uri, ALIASES_FILE, week, experiment)
+    if archived is None:
+        return []
+    return parse_alias_history(
+        archived.decode("utf-8"), f"the archive in experiment '{experiment}'"
+    )
 
 
 def rerender_report(source: Path, config: Config, out: Path, templates: Path | None = None) -> Path:
@@ -86,5 +105,5 @@ def rerender_report(source: Path, config: Config, out: Path, templates: Path | N
     saved = folder / ALIASES_FILE
     history = read_alias_history(saved) if saved.exists() else None
     target = out / snapshot.info.week
-    publish_folder(target, export_report(snapshot, config, templates, history))
+    publish_folder(target, export_report(snapshot, config, templates, history), keep=(SENT_FILE,))
     return target
