@@ -291,6 +291,38 @@ def _print_folder(folder: Path) -> None:
 
 
 @app.command()
+@reports_errors
+def doctor(
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option("--tracking-uri", help="MLflow tracking URI; default: $MLFLOW_TRACKING_URI."),
+    ] = None,
+    config: ConfigOption = None,
+    email: Annotated[bool, typer.Option("--email", help="Also check the SMTP settings.")] = False,
+) -> None:
+    """Check the browser, fonts, PDF libraries, MLflow and (with --email) the SMTP settings."""
+    from reporter import doctor as checks
+    from reporter.config import load_config
+
+    settings = load_config(config)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    todo = [
+        checks.check_browser,
+        checks.check_fonts,
+        checks.check_pdf,
+        lambda: checks.check_mlflow(uri),
+    ]
+    if email:
+        todo.append(lambda: checks.check_email(settings.email))
+    results = checks.run_checks(todo)
+    for result in results:
+        print(result.line())
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        raise ReporterError(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+
+
+@app.command()
 def version() -> None:
     """Print the reporter's version."""
     print(__version__)

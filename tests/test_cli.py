@@ -176,3 +176,21 @@ def test_bad_input_gets_one_line_and_no_report(
     assert_one_line_error(result, code, fragment)
     assert not (tmp_path / "reports").exists()
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_doctor_checks_every_part_and_names_what_fails(small_store: Store, tmp_path: Path) -> None:
+    # given a working machine and a store, then a server that is down
+    good = reporter("doctor", "--tracking-uri", small_store.uri, cwd=tmp_path)
+    bad = reporter("doctor", "--tracking-uri", f"http://127.0.0.1:{free_port()}", cwd=tmp_path)
+    # then the first passes every check and the second fails only MLflow's, with how to fix it
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert [line.split()[0:2] for line in good.stdout.splitlines()] == [
+        ["ok", "browser:"],
+        ["ok", "fonts:"],
+        ["ok", "pdf:"],
+        ["ok", "mlflow:"],
+    ]
+    assert bad.returncode == 1
+    assert [line.split()[0] for line in bad.stdout.splitlines()] == ["ok", "ok", "ok", "FAIL"]
+    assert "unreachable" in bad.stdout.splitlines()[-1]
+    assert_one_line_error(bad, 1, "1 check(s) failed: mlflow")
