@@ -127,6 +127,13 @@ def build(
             help="aliases.json of an earlier build to continue (default: the newest earlier one in --out, else the archive with --record).",
         ),
     ] = None,
+    full_history: Annotated[
+        bool,
+        typer.Option(
+            "--full-history",
+            help="Read every history week from MLflow instead of reusing last week's snapshot in --out.",
+        ),
+    ] = False,
     timeout: Annotated[
         float,
         typer.Option(
@@ -139,6 +146,9 @@ def build(
     from reporter.deadline import deadline
     from reporter.gather import gather
     from reporter.gather.alias_history import read_alias_history
+    from reporter.gather.incremental import merge_history, reusable_snapshot
+    from reporter.gather.mlflow_source import strip_credentials
+    from reporter.gather.snapshot import Snapshot
     from reporter.job import earlier_alias_history, save_report
     from reporter.publish.email import smtp_settings
 
@@ -151,14 +161,25 @@ def build(
     previous = read_alias_history(previous_aliases) if previous_aliases else None
     _say(f"gathering {target} (+{history_weeks - 1} weeks of history) from MLflow...")
     with deadline(timeout, "gathering from MLflow", GatherError):
-        snapshot = gather(
-            uri,
-            target,
-            history_weeks,
-            registry_uri=registry_uri,
-            page_size=page_size,
-            exclude_experiments=tuple(settings.exclude_experiments),
+
+        def read(weeks: int) -> Snapshot:
+            return gather(
+                uri,
+                target,
+                weeks,
+                registry_uri=registry_uri,
+                page_size=page_size,
+                exclude_experiments=tuple(settings.exclude_experiments),
+            )
+
+        earlier = (
+            None
+            if full_history
+            else reusable_snapshot(out, target, history_weeks, strip_credentials(uri))
         )
+        snapshot = merge_history(earlier, read(1), history_weeks) if earlier else None
+        if snapshot is None:
+            snapshot = read(history_weeks)
         if previous is None:
             previous = earlier_alias_history(
                 out, target, uri if record else None, settings.archive_experiment

@@ -150,6 +150,8 @@ def compute_results(
             duplicate_runs_dropped=info.duplicate_runs_dropped,
             experiments=len(tables["experiments"]),
             experiments_excluded=info.experiments_excluded,
+            runs_reused=info.runs_reused,
+            reused_from=info.reused_from,
             mlflow_client_version=info.mlflow_client_version,
             mlflow_server_version=info.mlflow_server_version,
         ),

@@ -274,6 +274,8 @@ class Completeness(_Result):
     duplicate_runs_dropped: int
     experiments: int
     experiments_excluded: list[str]
+    runs_reused: int = Field(description="Runs of older weeks taken from an earlier snapshot")
+    reused_from: str | None = Field(description="The week of that snapshot; null: all fetched")
     mlflow_client_version: str
     mlflow_server_version: str | None
 

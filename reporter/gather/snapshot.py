@@ -95,6 +95,8 @@ class GatherInfo:
     runs_fetched: int
     duplicate_runs_dropped: int
     experiments_excluded: list[str] = field(default_factory=list)
+    runs_reused: int = 0  # runs taken from an earlier week's snapshot instead of MLflow
+    reused_from: str | None = None  # that snapshot's week
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,78 @@
+"""Reusing last week's snapshot gives exactly what a full fetch of the history gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas.testing as pdt
+
+from reporter.compute import compute_results
+from reporter.config import parse_config
+from reporter.gather import gather
+from reporter.gather.incremental import merge_history, reusable_snapshot
+from reporter.gather.snapshot import TABLES
+from reporter.job import save_report
+from tests.conftest import RATE_CARD, WEEK, Store
+
+MONDAY = datetime(2026, 11, 30, 6, 17, tzinfo=UTC)
+
+
+def test_incremental_history_equals_a_full_fetch(small_store: Store, tmp_path: Path) -> None:
+    # given last week's report, built the Monday after it ended
+    config = parse_config(RATE_CARD)
+    last_week = gather(
+        small_store.uri, WEEK.shift(-1), 2, now=datetime(2026, 11, 23, 6, 17, tzinfo=UTC)
+    )
+    save_report(last_week, config, tmp_path)
+    # when this week is built from last week's snapshot plus a one-week fetch
+    previous = reusable_snapshot(tmp_path, WEEK, 2, last_week.info.tracking_uri)
+    assert previous is not None
+    one_week = gather(small_store.uri, WEEK, 1, now=MONDAY)
+    merged = merge_history(previous, one_week, 2)
+    assert merged is not None
+    full = gather(small_store.uri, WEEK, 2, now=MONDAY)
+    # then every run table and every figure equal the full fetch
+    for name in TABLES:
+        pdt.assert_frame_equal(merged.tables[name], full.tables[name], obj=name)
+    assert merged.info.runs_reused > 0 and merged.info.runs_fetched < full.info.runs_fetched
+    ignore = {"completeness"}
+    assert compute_results(merged, config).model_dump(exclude=ignore) == compute_results(
+        full, config
+    ).model_dump(exclude=ignore)
+
+
+def test_a_snapshot_taken_before_its_week_ended_is_not_reused(
+    small_store: Store, tmp_path: Path
+) -> None:
+    early = gather(small_store.uri, WEEK.shift(-1), 2, now=datetime(2026, 11, 20, 12, tzinfo=UTC))
+    save_report(early, parse_config(RATE_CARD), tmp_path)
+    assert reusable_snapshot(tmp_path, WEEK, 2, early.info.tracking_uri) is None
+
+
+def test_the_weekly_build_reuses_last_weeks_snapshot(small_store: Store, tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    from tests.test_cli import reporter
+
+    config_file = tmp_path / "reporter.yaml"
+    config_file.write_text(yaml.safe_dump(RATE_CARD))
+    common = (
+        "--tracking-uri",
+        small_store.uri,
+        "--history-weeks",
+        "2",
+        "--config",
+        str(config_file),
+    )
+    assert reporter("build", "--week", "2026-W47", *common, cwd=tmp_path).returncode == 0
+    second = reporter("build", "--week", "2026-W48", *common, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    kpis = json.loads((tmp_path / "reports" / "2026-W48" / "kpis.json").read_text())
+    assert (
+        kpis["completeness"]["reused_from"] == "2026-W47"
+        and kpis["completeness"]["runs_reused"] > 0
+    )
+    assert kpis["cost"]["total"] == 32.75 and kpis["runs"]["total"] == 9  # as the full fetch
