@@ -219,3 +219,84 @@ def test_a_hanging_browser_is_stopped_and_leaves_no_process(monkeypatch, tmp_pat
     time.sleep(0.5)
     left = subprocess.run(["pgrep", "-f", "sleep 987"], capture_output=True, text=True).stdout
     assert left == ""
+
+
+def _copy_run(store: Store, run_id: str, copies: int) -> None:
+    """Bulk-copy a run written by MLflow's client, SQL side (the client writes ~40 runs/s)."""
+    import sqlite3
+
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+            INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id,
+                status, start_time, end_time, source_version, lifecycle_stage, artifact_uri,
+                experiment_id, deleted_time)
+            SELECT printf('%032x', i), name || '-' || i, source_type, source_name, entry_point_name,
+                user_id, status, start_time + i, end_time + i, source_version, lifecycle_stage,
+                artifact_uri, experiment_id, deleted_time
+            FROM runs, n WHERE run_uuid = ?""",
+            (copies, run_id),
+        )
+
+
+def test_1001_runs_in_the_window_are_all_counted(store: Store) -> None:
+    # given 1,001 runs in the week: one past MLflow's silent 1,000-run default page
+    _copy_run(store, store.run("exp", at(24, 9), at(24, 10)), 1000)
+    # when gathered with the default page size, and with pages of 1,000
+    for page_size in (10_000, 1_000):
+        snapshot = gather(store.uri, WEEK, history_weeks=1, page_size=page_size)
+        assert len(snapshot.tables["runs"]) == 1001
+    assert compute_results(snapshot, parse_config({})).runs.total == 1001
+
+
+def test_names_in_any_script_reach_the_pdf_text(store: Store, tmp_path: Path) -> None:
+    import subprocess
+
+    names = ["推荐系统", "توصية المنتجات", "Café Müller", "Ελληνικά"]
+    for name in names:
+        store.run(name, at(24, 9), at(24, 10), tags={"instance_type": "m5.xlarge"})
+    files = export_report(gather(store.uri, WEEK, history_weeks=1), parse_config(RATE_CARD))
+    (tmp_path / "r.pdf").write_bytes(files["report.pdf"])
+    text = subprocess.run(
+        ["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in names:
+        assert name in text, name
+
+
+def test_ten_thousand_rows_show_the_top_n_and_a_count(small_store: Store) -> None:
+    from reporter.compute.results import Amount
+    from reporter.render.context import ReportContext
+    from reporter.render.html import export_html
+
+    results = compute_results(
+        gather(small_store.uri, WEEK, history_weeks=2), parse_config(RATE_CARD)
+    )
+    many = [Amount(name=f"experiment-{i:05d}", cost=1.0) for i in range(10_000)]
+    results = results.model_copy(
+        update={"cost": results.cost.model_copy(update={"by_experiment": many})}
+    )
+    context = ReportContext(
+        title="t", week=results.week, results=results, charts=_charts_stub(), alerts=[], top_n=10
+    )
+    page = BeautifulSoup(export_html(context), "html.parser")
+    table = next(
+        t for t in page.find(id="costs").find_all("table") if t.th.get_text() == "Experiment"
+    )
+    rows = table.tbody.find_all("tr")
+    assert len(rows) == 11 and rows[-1].td.get_text() == "and 9990 more"
+
+
+def _charts_stub() -> dict:
+    from reporter.render.context import ChartImage
+
+    ids = [
+        "cost-per-week",
+        "cost-by-instance-type",
+        "waste-share",
+        "runs-by-status",
+        "deployments-per-week",
+        "top-estimators",
+        "kpi-trends",
+    ]
+    return {i: ChartImage(id=i, title=i, alt=i, src="data:image/svg+xml;base64,") for i in ids}
