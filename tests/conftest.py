@@ -255,3 +255,7 @@ def small_server(small_store: Store, tmp_path_factory: pytest.TempPathFactory) -
     )
     yield server
     stop_server(server)
+
+
+# A real PostgreSQL, its hand-made week and an mlflow server in front of it (see tests/pg.py).
+from tests.pg import pg_server, pg_store, postgres_uri  # noqa: E402, F401

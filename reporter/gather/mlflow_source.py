@@ -4,6 +4,13 @@ Every listing is paged with page tokens until MLflow says there is no more, so n
 silently cut at MLflow's default page sizes. The window reaches the server as
 `attributes.start_time` / `attributes.end_time` filters, so the work grows with the runs in
 the window, not with the size of the store.
+
+Over HTTP, runs are the slow part: MLflow's client turns every page from JSON into protobuf
+and then into entities, which costs more than the server's own work. There the window is cut
+into disjoint time slices fetched concurrently (each fully paged; a server with several
+workers answers them in parallel) and the search endpoint's JSON is read directly into rows,
+with MLflow's own HTTP layer (credentials, TLS settings, retries) and the same field defaults
+MLflow's protobuf parsing applies, so the rows are those the client would give.
 """
 
 from __future__ import annotations
@@ -15,8 +22,12 @@ import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -27,8 +38,11 @@ from reporter.gather.snapshot import GatherInfo, Snapshot, make_table
 from reporter.weeks import IsoWeek, iso_utc
 
 DEFAULT_PAGE_SIZE = 10_000
+DEFAULT_CONCURRENCY = 4
 MODEL_PAGE_SIZE = 1_000
+EXPERIMENT_CHUNK = 500  # experiment ids per run search
 RUNNING = "RUNNING"
+_SEARCH_RUNS = "/api/2.0/mlflow/runs/search"
 
 # MLflow's HTTP client retries for minutes by default; a weekly job should fail in bounded
 # time instead. Users can still override these through the environment.
@@ -59,6 +73,7 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(raw).resolve()
 
 
+@cache
 def _expected_schema_revision() -> str:
     from mlflow.store.db.utils import _get_latest_schema_revision
 
@@ -186,10 +201,151 @@ def _timestamp(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
 
 
+# One run as snapshot rows: (runs row, tag rows, param rows, metric rows).
+RunRows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+# (experiment ids, filter, page token) -> (one page of runs as rows, next page token or None)
+Search = Callable[[list[str], str, str | None], tuple[list[RunRows], str | None]]
+
+
+def _rows(
+    run: dict[str, Any], tags: dict[str, Any], params: dict[str, Any], metrics: dict[str, float]
+) -> RunRows:
+    rid = run["run_id"]
+    return (
+        run,
+        [{"run_id": rid, "key": k, "value": v} for k, v in tags.items()],
+        [{"run_id": rid, "key": k, "value": v} for k, v in params.items()],
+        [{"run_id": rid, "key": k, "value": v} for k, v in metrics.items()],
+    )
+
+
+def _entity_rows(run: Any) -> RunRows:
+    """A run entity from MlflowClient as snapshot rows."""
+    info = run.info
+    return _rows(
+        {
+            "run_id": info.run_id,
+            "experiment_id": str(info.experiment_id),
+            "run_name": info.run_name,
+            "user_id": info.user_id,
+            "status": info.status,
+            "start_time": _timestamp(info.start_time),
+            "end_time": _timestamp(info.end_time),
+            "lifecycle_stage": info.lifecycle_stage,
+        },
+        run.data.tags,
+        run.data.params,
+        {k: float(v) for k, v in run.data.metrics.items()},
+    )
+
+
+def _json_rows(run: dict[str, Any]) -> RunRows:
+    """A run of the search endpoint's JSON as the rows its MlflowClient entity would give.
+
+    MLflow's client parses the JSON into protobuf (proto2), so an absent field reads as its
+    default: "" for strings, 0 for numbers, RUNNING for the status; an end time of 0 is none.
+    Repeated keys keep the last value, as the entity's dicts do.
+    """
+    info, data = run.get("info", {}), run.get("data", {})
+    return _rows(
+        {
+            "run_id": info.get("run_id", ""),
+            "experiment_id": info.get("experiment_id", ""),
+            "run_name": info.get("run_name", ""),
+            "user_id": info.get("user_id", ""),
+            "status": info.get("status", RUNNING),
+            "start_time": int(info.get("start_time", 0)),
+            "end_time": int(info.get("end_time", 0)) or None,
+            "lifecycle_stage": info.get("lifecycle_stage", ""),
+        },
+        {t.get("key", ""): t.get("value", "") for t in data.get("tags", ())},
+        {p.get("key", ""): p.get("value", "") for p in data.get("params", ())},
+        {m.get("key", ""): float(m.get("value", 0.0)) for m in data.get("metrics", ())},
+    )
+
+
+# Page tokens are offsets. Oldest first, a run created while we page (its start is "now", the
+# newest) lands on a later page instead of shifting every page and being skipped.
+ORDER_BY = ["attributes.start_time ASC", "attributes.run_id ASC"]
+
+
+def _client_search(client: Any, page_size: int) -> Search:
+    from mlflow.entities import ViewType
+
+    def search(ids: list[str], filter_string: str, token: str | None):
+        page = client.search_runs(
+            ids,
+            filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=page_size,
+            order_by=ORDER_BY,
+            page_token=token,
+        )
+        return [_entity_rows(run) for run in page], page.token or None
+
+    return search
+
+
+def _rest_search(client: Any, page_size: int) -> Search | None:
+    """The search endpoint read as JSON, for a REST tracking store; None for any other store."""
+    from mlflow.store.tracking.rest_store import RestStore
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    store = client._tracking_client.store
+    if not isinstance(store, RestStore):
+        return None
+
+    def search(ids: list[str], filter_string: str, token: str | None):
+        body: dict[str, Any] = {
+            "experiment_ids": ids,
+            "filter": filter_string,
+            "run_view_type": "ACTIVE_ONLY",
+            "max_results": page_size,
+            "order_by": ORDER_BY,
+        }
+        if token:
+            body["page_token"] = token
+        response = http_request(store.get_host_creds(), _SEARCH_RUNS, "POST", json=body)
+        if response.status_code != 200:
+            verify_rest_response(response, _SEARCH_RUNS)  # raises MLflow's own error
+        payload = response.json()
+        return [_json_rows(run) for run in payload.get("runs", ())], payload.get("next_page_token")
+
+    return search
+
+
+def _all_pages(search: Search, ids: list[str], filter_string: str) -> list[list[RunRows]]:
+    pages, token = [], None
+    while True:
+        page, token = search(ids, filter_string, token)
+        pages.append(page)
+        if not token:
+            return pages
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The run tag, param and metric keys to keep; None keeps every key of that kind.
+
+    A report reads a handful of keys while runs carry dozens (autologging logs every param
+    of the estimator). Keeping only those is what lets a million-run window fit in memory;
+    the SQL gatherer does not even read the others.
+    """
+
+    tags: frozenset[str] | None = None
+    params: frozenset[str] | None = None
+    metrics: frozenset[str] | None = None
+
+
+def _kept(rows: list[dict[str, Any]], wanted: frozenset[str] | None) -> list[dict[str, Any]]:
+    return rows if wanted is None else [row for row in rows if row["key"] in wanted]
+
+
 class _RunCollector:
     """Accumulates runs from overlapping queries, keeping the first copy of each run id."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
         self.runs: dict[str, dict[str, Any]] = {}
         self.tags: list[dict[str, Any]] = []
         self.params: list[dict[str, Any]] = []
@@ -197,31 +353,16 @@ class _RunCollector:
         self.fetched = 0
         self.pages = 0
 
-    def add_page(self, page: list[Any]) -> None:
+    def add_page(self, page: list[RunRows]) -> None:
         self.pages += 1
-        for run in page:
+        for run, tags, params, metrics in page:
             self.fetched += 1
-            info = run.info
-            if info.run_id in self.runs:
+            if run["run_id"] in self.runs:
                 continue
-            self.runs[info.run_id] = {
-                "run_id": info.run_id,
-                "experiment_id": str(info.experiment_id),
-                "run_name": info.run_name,
-                "user_id": info.user_id,
-                "status": info.status,
-                "start_time": _timestamp(info.start_time),
-                "end_time": _timestamp(info.end_time),
-                "lifecycle_stage": info.lifecycle_stage,
-            }
-            rid = info.run_id
-            self.tags += [{"run_id": rid, "key": k, "value": v} for k, v in run.data.tags.items()]
-            self.params += [
-                {"run_id": rid, "key": k, "value": v} for k, v in run.data.params.items()
-            ]
-            self.metrics += [
-                {"run_id": rid, "key": k, "value": float(v)} for k, v in run.data.metrics.items()
-            ]
+            self.runs[run["run_id"]] = run
+            self.tags += _kept(tags, self.keys.tags)
+            self.params += _kept(params, self.keys.params)
+            self.metrics += _kept(metrics, self.keys.metrics)
 
 
 def window_filters(history_start_ms: int, window_end_ms: int) -> list[str]:
@@ -239,6 +380,21 @@ def window_filters(history_start_ms: int, window_end_ms: int) -> list[str]:
     ]
 
 
+def sliced_window_filters(history_start_ms: int, window_end_ms: int, slices: int) -> list[str]:
+    """`window_filters` with the first one cut into `slices` equal, disjoint time slices.
+
+    Slices can be fetched concurrently; being disjoint, they never return a run twice.
+    """
+    span = window_end_ms - history_start_ms
+    edges = [history_start_ms + span * i // slices for i in range(slices + 1)]
+    inside = [
+        f"attributes.start_time >= {low} AND attributes.start_time < {high}"
+        for low, high in pairwise(edges)
+        if low < high
+    ]
+    return [*inside, *window_filters(history_start_ms, window_end_ms)[1:]]
+
+
 def gather(
     tracking_uri: str,
     week: IsoWeek,
@@ -247,8 +403,15 @@ def gather(
     page_size: int = DEFAULT_PAGE_SIZE,
     exclude_experiments: tuple[str, ...] = (),
     now: datetime | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    keys: Keys | None = None,
 ) -> Snapshot:
-    """Fetch every run overlapping the history window, plus experiments and the registry."""
+    """Fetch every run overlapping the history window, plus experiments and the registry.
+
+    Over HTTP, `concurrency` run searches are in flight at once (1 fetches one at a time);
+    other stores are read in-process, one query at a time. `keys` limits the run tags,
+    params and metrics kept (default: all).
+    """
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
     from mlflow.exceptions import MlflowException
@@ -259,8 +422,7 @@ def gather(
         probe_server(tracking_uri) if tracking_uri.startswith(("http://", "https://")) else None
     )
     history_start = week.shift(1 - history_weeks)
-    collector = _RunCollector()
-    filters = window_filters(history_start.start_ms, week.end_ms)
+    collector = _RunCollector(keys or Keys())
 
     try:
         with _no_stray_folder():
@@ -279,19 +441,23 @@ def gather(
             excluded = sorted(e.name for e in experiments if e.name in exclude_experiments)
             experiments = [e for e in experiments if e.name not in exclude_experiments]
             ids = [e.experiment_id for e in experiments]
-            for chunk_start in range(0, len(ids), 500):
-                chunk = ids[chunk_start : chunk_start + 500]
-                for filter_string in filters:
-                    for page in _paged(
-                        lambda t, c=chunk, f=filter_string: client.search_runs(
-                            c,
-                            f,
-                            run_view_type=ViewType.ACTIVE_ONLY,
-                            max_results=page_size,
-                            page_token=t,
-                        )
-                    ):
+            rest = _rest_search(client, page_size)
+            workers = max(1, concurrency) if rest else 1
+            search = rest or _client_search(client, page_size)
+            filters = sliced_window_filters(history_start.start_ms, week.end_ms, workers)
+            queries = [
+                (ids[first : first + EXPERIMENT_CHUNK], filter_string)
+                for first in range(0, len(ids), EXPERIMENT_CHUNK)
+                for filter_string in filters
+            ]
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="reporter-search")
+            try:
+                # map keeps query order, so the first copy of a run is always the same one
+                for pages in pool.map(lambda query: _all_pages(search, *query), queries):
+                    for page in pages:
                         collector.add_page(page)
+            finally:
+                pool.shutdown(cancel_futures=True)
             models = [
                 m
                 for page in _paged(
@@ -393,7 +559,7 @@ def gather(
         mlflow_server_version=server_version,
         view_type="ACTIVE_ONLY",
         page_size=page_size,
-        run_queries=len(filters) * max(1, -(-len(ids) // 500)),
+        run_queries=len(queries),
         run_pages=collector.pages,
         runs_fetched=collector.fetched,
         duplicate_runs_dropped=collector.fetched - len(collector.runs),
