@@ -127,6 +127,17 @@ def build(
             help="aliases.json of an earlier build to continue (default: the newest earlier one in --out, else the archive with --record).",
         ),
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--gather",
+            help="client: MLflow's API; sql: read the store's database directly (read-only, faster).",
+        ),
+    ] = "client",
+    db_uri: Annotated[
+        str | None,
+        typer.Option("--db-uri", help="SQLAlchemy URI of the MLflow database for --gather sql."),
+    ] = None,
     full_history: Annotated[
         bool,
         typer.Option(
@@ -144,7 +155,7 @@ def build(
     """Gather the week from MLflow and write report.html, report.pdf, kpis.json and snapshot.json."""
     from reporter.config import load_config
     from reporter.deadline import deadline
-    from reporter.gather import gather
+    from reporter.gather import gather, gather_sql
     from reporter.gather.alias_history import read_alias_history
     from reporter.gather.incremental import merge_history, reusable_snapshot
     from reporter.gather.mlflow_source import strip_credentials
@@ -153,8 +164,14 @@ def build(
     from reporter.publish.email import smtp_settings
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if source not in ("client", "sql"):
+        raise UsageError(f"--gather must be 'client' or 'sql', not {source!r}")
+    if source == "sql" and not db_uri:
+        raise UsageError("--gather sql needs --db-uri (the tracking server's database, read-only)")
     if not uri:
-        raise UsageError("no tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")
+        if source != "sql" or record:
+            raise UsageError("no tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")
+        uri = db_uri or ""
     settings = load_config(config)
     smtp = smtp_settings(settings.email) if email else None  # bad settings fail before the build
     target = _week(week)
@@ -163,6 +180,13 @@ def build(
     with deadline(timeout, "gathering from MLflow", GatherError):
 
         def read(weeks: int) -> Snapshot:
+            if source == "sql":
+                return gather_sql(
+                    db_uri or "",
+                    target,
+                    weeks,
+                    exclude_experiments=tuple(settings.exclude_experiments),
+                )
             return gather(
                 uri,
                 target,

@@ -194,3 +194,25 @@ def test_doctor_checks_every_part_and_names_what_fails(small_store: Store, tmp_p
     assert [line.split()[0] for line in bad.stdout.splitlines()] == ["ok", "ok", "ok", "FAIL"]
     assert "unreachable" in bad.stdout.splitlines()[-1]
     assert_one_line_error(bad, 1, "1 check(s) failed: mlflow")
+
+
+def test_build_with_the_direct_sql_gatherer(
+    small_store: Store, config_file: Path, tmp_path: Path
+) -> None:
+    result = reporter(
+        "build",
+        "--gather",
+        "sql",
+        "--db-uri",
+        small_store.uri,
+        "--week",
+        "2026-W48",
+        "--history-weeks",
+        "2",
+        "--config",
+        str(config_file),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    kpis = (tmp_path / "reports" / "2026-W48" / "kpis.json").read_text()
+    assert '"total": 32.75' in kpis  # the same figure as through MLflow's client
