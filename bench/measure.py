@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -213,9 +214,9 @@ def keys_cover_the_report(db_uri: str, plan: Plan, config_path: Path) -> Result:
     from reporter.config import load_config
     from reporter.gather.sql_source import gather_sql
 
-    config = load_config(config_path)
-    full = gather_sql(db_uri, plan.week, plan.history_weeks)
-    narrow = gather_sql(db_uri, plan.week, plan.history_weeks, keys=report_keys(config))
+    config, now = load_config(config_path), datetime.now(UTC)
+    full = gather_sql(db_uri, plan.week, plan.history_weeks, now=now)
+    narrow = gather_sql(db_uri, plan.week, plan.history_weeks, now=now, keys=report_keys(config))
     same = (
         compute_results(full, config).model_dump() == compute_results(narrow, config).model_dump()
     )
