@@ -133,17 +133,22 @@ def gather_sql(
     metrics["value"] = metrics["value"].mask(metrics.pop("is_nan").to_numpy(), np.nan)
     runs["run_name"] = _run_names(runs, children["run_tags"])
     if keys.tags is not None and _RUN_NAME_TAG not in keys.tags:
-        tags = children["run_tags"]
+        tags = children.pop("run_tags")
         children["run_tags"] = tags[tags["key"] != _RUN_NAME_TAG]
+        del tags
+    # Each table replaces its unsorted rows as it is built: a million-run window is never
+    # held twice.
     tables = {
         "experiments": _table("experiments", experiments),
         "experiment_tags": _table("experiment_tags", experiment_tags),
         "runs": _table("runs", runs),
-        **{name: _table(name, frame) for name, frame in children.items()},
-        "registered_models": _table("registered_models", registered_models),
-        "model_versions": _table("model_versions", model_versions),
-        "aliases": _table("aliases", aliases),
     }
+    del runs
+    for name in list(children):
+        tables[name] = _table(name, children.pop(name))
+    tables["registered_models"] = _table("registered_models", registered_models)
+    tables["model_versions"] = _table("model_versions", model_versions)
+    tables["aliases"] = _table("aliases", aliases)
     info = GatherInfo(
         week=str(week),
         history_weeks=history_weeks,
@@ -160,7 +165,7 @@ def gather_sql(
         page_size=0,  # not paged: one query per table
         run_queries=1,
         run_pages=1,
-        runs_fetched=len(runs),
+        runs_fetched=len(tables["runs"]),
         duplicate_runs_dropped=0,
         experiments_excluded=excluded,
     )
