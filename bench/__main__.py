@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.measure import (
     Result,
+    chart_rendering,
     demo_end_to_end,
     http_reads,
     in_child,
@@ -34,8 +35,11 @@ from bench.measure import (
     window_reads,
 )
 from bench.store import Plan, build_store, copy_runs, write_templates
+from reporter.demo import ensure_demo_store
+from reporter.weeks import IsoWeek
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "reporter" / "demo.yaml"
+DEMO_WEEK = IsoWeek(2026, 48)
 MB_LIMIT = 2048
 READS_HEADER = (
     f"{'store':>10} {'runs':>8} {'raw SQL':>8} {'gather_sql':>11} {'client':>8} "
@@ -53,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     say(f"machine: {results['machine']}")
     say(f"stores in {folder} (reused when already built); times are the best of {args.repeat}")
 
-    say("\n== stores (sqlite), built through MLflow's client + INSERT ... SELECT ==")
+    if sizes:
+        say("\n== stores (sqlite), built through MLflow's client + INSERT ... SELECT ==")
     stores = {size: _sqlite_store(folder, Plan(size, args.window)) for size in sizes}
 
-    say(f"\n== window reads: {args.window:,}-run window (seconds; peak RSS of the process) ==")
-    say(READS_HEADER)
+    if sizes:
+        say(f"\n== window reads: {args.window:,}-run window (seconds; peak RSS of the process) ==")
+        say(READS_HEADER)
     reads = results["reads"] = {}
     for size, uri in stores.items():
         reads[size] = in_child(window_reads, uri, Plan(size, args.window), args.repeat, True)
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             http[size] = _over_http(uri, folder, Plan(size, args.window), args)
             say(_http_row(size, http[size]))
 
-    if args.stages:
+    if args.stages and sizes:
         smallest = sizes[0]
         say(f"\n== stages on the window of the {smallest:,}-run store (seconds, RSS MB at end) ==")
         plan = Plan(smallest, args.window)
@@ -83,6 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         results["demo"] = in_child(demo_end_to_end, folder / "demo", DEMO_CONFIG)
         seconds = results["demo"]["demo_build_s"]
         say(f"demo report end to end (reporter build in a new process): {seconds:.1f} s")
+
+    if args.charts:
+        say(
+            f"\n== charts of the demo report, one browser session (seconds, best of {args.repeat}) =="
+        )
+        uri = ensure_demo_store(folder / "demo", DEMO_WEEK)
+        charts = results["charts"] = in_child(
+            chart_rendering, uri, str(DEMO_WEEK), DEMO_CONFIG, args.repeat
+        )
+        say(
+            f"{charts['figures']} figures + {charts['images'] - charts['figures']} PNG copies: "
+            f"browser start (1 trivial figure) {charts['start_s']:.2f} s, all {charts['images']} "
+            f"images {charts['all_s']:.2f} s = start + {charts['per_image_s']:.3f} s per image; "
+            f"with the browser started ahead {charts['ahead_s']:.2f} s"
+        )
 
     if args.big:
         plan = Plan(1_000_000, 1_000_000)
@@ -117,10 +138,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     option("--postgres", action="store_true", help="also measure on a temporary PostgreSQL")
     option("--no-http", dest="http", action="store_false", help="skip the HTTP measurements")
     option("--no-stages", dest="stages", action="store_false", help="skip stages and demo")
+    option("--no-charts", dest="charts", action="store_false", help="skip the charts benchmark")
+    option("--only-charts", action="store_true", help="only the charts benchmark (no stores)")
     option("--workers", type=int, default=4, help="mlflow server workers (default 4)")
     option("--repeat", type=int, default=1, help="time each read N times, keep the best")
     option("--json", type=Path, help="also write every result to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only_charts:
+        args.sizes, args.big, args.postgres, args.http, args.stages = [], False, False, False, False
+        args.charts = True
+    return args
 
 
 def _counts(text: str) -> list[int]:
@@ -293,6 +320,12 @@ def _ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
                 million["pdf_rss_mb"],
                 at_most=MB_LIMIT,
             )
+    if "charts" in results:
+        ratio(
+            "demo charts: seconds per image after the browser start",
+            results["charts"]["per_image_s"],
+            at_most=0.3,
+        )
     if "demo" in results:
         ratio("demo report end to end, seconds", results["demo"]["demo_build_s"], at_most=15)
     return ratios

@@ -280,3 +280,49 @@ def demo_end_to_end(store_dir: Path, config_path: Path) -> Result:
         subprocess.run(command, check=True, capture_output=True, timeout=600)
         seconds = time.perf_counter() - started
     return {"demo_build_s": seconds}
+
+
+def chart_rendering(tracking_uri: str, week: str, config_path: Path, repeat: int) -> Result:
+    """The report's charts (SVG, plus the email's PNG copies) against the cost of a browser.
+
+    Side by side, best of `repeat`: `start_s`, one trivial figure in a new session (process,
+    Chromium and plotly.js start); `all_s`, every image of the report in one new session;
+    `ahead_s`, the same with the session started `start_s` + 2 s earlier, as the job starts
+    it before gathering. `per_image_s` = (all_s - start_s) / (images - 1).
+    """
+    import plotly.graph_objects as go
+
+    from reporter.compute import compute_results
+    from reporter.config import load_config
+    from reporter.gather import gather
+    from reporter.render.browser import ChartBrowser
+    from reporter.render.charts import BROWSER_TIMEOUT_S, build_charts, render_static
+    from reporter.render.report import EMAIL_CHARTS
+
+    config = load_config(config_path)
+    snapshot = gather(tracking_uri, IsoWeek.parse(week), 12)
+    charts = build_charts(compute_results(snapshot, config), config.top_n)
+    png_for = {i for i, chart in enumerate(charts) if chart.id in EMAIL_CHARTS}
+    figures = [chart.figure for chart in charts]
+    images = len(figures) + len(png_for)
+
+    start_s, _ = best_of(repeat, lambda: render_static([go.Figure(go.Bar(x=["a"], y=[1]))]))
+    all_s, (svgs, pngs) = best_of(repeat, lambda: render_static(figures, png_for))
+    assert len(svgs) == len(figures) and len(pngs) == len(png_for)
+
+    def ahead() -> float:
+        browser = ChartBrowser(BROWSER_TIMEOUT_S)
+        time.sleep(start_s + 2)
+        started = time.perf_counter()
+        render_static(figures, png_for, browser=browser)
+        return time.perf_counter() - started
+
+    ahead_s = min(ahead() for _ in range(repeat))
+    return {
+        "figures": len(figures),
+        "images": images,
+        "start_s": start_s,
+        "all_s": all_s,
+        "ahead_s": ahead_s,
+        "per_image_s": (all_s - start_s) / (images - 1),
+    }

@@ -162,6 +162,8 @@ def build(
     from reporter.gather.snapshot import Snapshot
     from reporter.job import earlier_alias_history, save_report
     from reporter.publish.email import smtp_settings
+    from reporter.render.browser import ChartBrowser
+    from reporter.render.charts import BROWSER_TIMEOUT_S
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if source not in ("client", "sql"):
@@ -177,41 +179,43 @@ def build(
     target = _week(week)
     previous = read_alias_history(previous_aliases) if previous_aliases else None
     _say(f"gathering {target} (+{history_weeks - 1} weeks of history) from MLflow...")
-    with deadline(timeout, "gathering from MLflow", GatherError):
+    # Chromium starts while MLflow is read; the `with` stops it whatever happens.
+    with ChartBrowser(BROWSER_TIMEOUT_S) as browser:
+        with deadline(timeout, "gathering from MLflow", GatherError):
 
-        def read(weeks: int) -> Snapshot:
-            if source == "sql":
-                return gather_sql(
-                    db_uri or "",
+            def read(weeks: int) -> Snapshot:
+                if source == "sql":
+                    return gather_sql(
+                        db_uri or "",
+                        target,
+                        weeks,
+                        exclude_experiments=tuple(settings.exclude_experiments),
+                    )
+                return gather(
+                    uri,
                     target,
                     weeks,
+                    registry_uri=registry_uri,
+                    page_size=page_size,
                     exclude_experiments=tuple(settings.exclude_experiments),
                 )
-            return gather(
-                uri,
-                target,
-                weeks,
-                registry_uri=registry_uri,
-                page_size=page_size,
-                exclude_experiments=tuple(settings.exclude_experiments),
-            )
 
-        earlier = (
-            None
-            if full_history
-            else reusable_snapshot(out, target, history_weeks, strip_credentials(uri))
-        )
-        snapshot = merge_history(earlier, read(1), history_weeks) if earlier else None
-        if snapshot is None:
-            snapshot = read(history_weeks)
-        if previous is None:
-            previous = earlier_alias_history(
-                out, target, uri if record else None, settings.archive_experiment
+            earlier = (
+                None
+                if full_history
+                else reusable_snapshot(out, target, history_weeks, strip_credentials(uri))
             )
-    _say(
-        f"fetched {snapshot.info.runs_fetched} runs in {snapshot.info.run_pages} pages; rendering..."
-    )
-    folder = save_report(snapshot, settings, out, templates, previous)
+            snapshot = merge_history(earlier, read(1), history_weeks) if earlier else None
+            if snapshot is None:
+                snapshot = read(history_weeks)
+            if previous is None:
+                previous = earlier_alias_history(
+                    out, target, uri if record else None, settings.archive_experiment
+                )
+        _say(
+            f"fetched {snapshot.info.runs_fetched} runs in {snapshot.info.run_pages} pages; rendering..."
+        )
+        folder = save_report(snapshot, settings, out, templates, previous, browser)
     _print_folder(folder)
     # The report is saved: a delivery failure from here on exits 3 and leaves the folder as is.
     failures = []
@@ -311,6 +315,8 @@ def demo(
     from reporter.demo import ensure_demo_store, simulated_alias_history
     from reporter.gather import gather
     from reporter.job import save_report
+    from reporter.render.browser import ChartBrowser
+    from reporter.render.charts import BROWSER_TIMEOUT_S
 
     target = IsoWeek.last_complete(datetime.now(UTC))
     _say(
@@ -318,10 +324,12 @@ def demo(
     )
     uri = ensure_demo_store(store, target)
     settings = load_config(DEMO_CONFIG)
-    snapshot = gather(uri, target, 12, exclude_experiments=tuple(settings.exclude_experiments))
-    _say(f"fetched {snapshot.info.runs_fetched} runs; rendering {target}...")
-    # The demo's alias history (for deployments) is simulated, as if built weekly all along.
-    folder = save_report(snapshot, settings, out, templates, simulated_alias_history(snapshot))
+    with ChartBrowser(BROWSER_TIMEOUT_S) as browser:  # Chromium starts while MLflow is read
+        snapshot = gather(uri, target, 12, exclude_experiments=tuple(settings.exclude_experiments))
+        _say(f"fetched {snapshot.info.runs_fetched} runs; rendering {target}...")
+        # The demo's alias history (for deployments) is simulated, as if built weekly all along.
+        history = simulated_alias_history(snapshot)
+        folder = save_report(snapshot, settings, out, templates, history, browser)
     _print_folder(folder)
     _say(
         f"to rebuild against the demo store: reporter build --tracking-uri {uri} --config {DEMO_CONFIG}"

@@ -22,6 +22,7 @@ from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, export_snapshot, l
 from reporter.publish.archive import read_archived_file
 from reporter.publish.email import SENT_FILE
 from reporter.publish.folder import publish_folder
+from reporter.render.browser import ChartBrowser
 from reporter.render.html import export_html
 from reporter.render.report import build_context
 from reporter.weeks import IsoWeek
@@ -34,16 +35,18 @@ def export_report(
     config: Config,
     templates: Path | None = None,
     alias_history: list[AliasObservation] | None = None,
+    browser: ChartBrowser | None = None,
 ) -> dict[str, bytes]:
     """Every file of the report folder, in memory: nothing is written if any stage fails.
 
     `alias_history` is the chain of alias observations ending with this snapshot's
-    (default: this snapshot's alone).
+    (default: this snapshot's alone); `browser` a chart session started ahead (default: one
+    is started here).
     """
     history = alias_history if alias_history is not None else [observe(snapshot)]
     lines = charge_lines(snapshot, config)
     results = compute_results(snapshot, config, lines, history)
-    context, email_images = build_context(results, config)
+    context, email_images = build_context(results, config, browser)
     html = export_html(context, templates)
     week = IsoWeek.parse(results.week)
     return {
@@ -65,6 +68,7 @@ def save_report(
     out: Path,
     templates: Path | None = None,
     previous_aliases: list[AliasObservation] | None = None,
+    browser: ChartBrowser | None = None,
 ) -> Path:
     """Build the report and publish it to `out/<week>/`; returns that folder.
 
@@ -77,7 +81,9 @@ def save_report(
     )
     history = extend_history(previous, observe(snapshot))
     folder = out / week
-    publish_folder(folder, export_report(snapshot, config, templates, history), keep=(SENT_FILE,))
+    publish_folder(
+        folder, export_report(snapshot, config, templates, history, browser), keep=(SENT_FILE,)
+    )
     return folder
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.store import Plan, copy_runs
+from tests.conftest import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,3 +49,20 @@ def test_a_small_benchmark_run_builds_its_store_and_checks_every_reader_agrees(
 def test_a_plan_that_does_not_fit_its_templates_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="window_runs"):
         copy_runs(f"sqlite:///{tmp_path / 'none.db'}", Plan(runs=100, window_runs=10))
+
+
+def test_the_charts_benchmark_renders_every_image_of_a_report_in_one_session(
+    small_store: Store,
+) -> None:
+    # given the hand-made week and the demo's config
+    from bench.__main__ import DEMO_CONFIG
+    from bench.measure import chart_rendering
+
+    # when the charts benchmark runs once on it
+    measured = chart_rendering(small_store.uri, "2026-W48", DEMO_CONFIG, 1)
+    # then it rendered the report's figures and their email copies, and derived the cost of
+    # one more image from the two sessions it timed side by side
+    assert measured["images"] == measured["figures"] + 2 and measured["figures"] >= 5
+    expected = (measured["all_s"] - measured["start_s"]) / (measured["images"] - 1)
+    assert measured["per_image_s"] == expected
+    assert measured["ahead_s"] > 0

@@ -249,6 +249,22 @@ def test_1001_runs_in_the_window_are_all_counted(store: Store) -> None:
     assert compute_results(snapshot, parse_config({})).runs.total == 1001
 
 
+def test_100001_runs_in_the_window_are_all_counted(store: Store) -> None:
+    from reporter.gather import gather_sql
+
+    # given 100,001 runs in the week: a hundred times MLflow's default page
+    _copy_run(store, store.run("exp", at(24, 9), at(24, 10)), 100_000)
+    # when gathered through MLflow's client with the default page size, and by SQL
+    paged = gather(store.uri, WEEK, history_weeks=1)
+    direct = gather_sql(store.uri, WEEK, history_weeks=1)
+    # then every run is there once, in both, and the report counts them all
+    assert paged.tables["runs"]["run_id"].is_unique
+    assert len(paged.tables["runs"]) == 100_001
+    assert paged.info.run_pages > 100_001 // paged.info.page_size
+    assert set(paged.tables["runs"]["run_id"]) == set(direct.tables["runs"]["run_id"])
+    assert compute_results(paged, parse_config({})).runs.total == 100_001
+
+
 def test_names_in_any_script_reach_the_pdf_text(store: Store, tmp_path: Path) -> None:
     import subprocess
 

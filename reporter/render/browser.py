@@ -2,8 +2,8 @@
 
 Chromium is driven in its own process group, so a browser that hangs or a kaleido that
 never returns is ended with the whole group (no orphan browsers) after a hard timeout, and
-the parent gets one clear line. Run as `python -m reporter.render.browser`: figures as JSON
-on stdin, images as JSON on stdout.
+the parent gets one clear line. Run as `python -m reporter.render.browser TIMEOUT`: it starts
+the browser at once, then reads figures as JSON on stdin and writes images as JSON on stdout.
 """
 
 from __future__ import annotations
@@ -21,42 +21,69 @@ from typing import Any
 
 from reporter.errors import RenderError
 
+# Browser tabs rendering at once. Kaleido reloads a tab (plotly.js included) after every image;
+# with two tabs one reloads while the other draws (docs/performance.md).
+TABS = 1
+
 INSTALL_HINT = (
     "install Chromium (Debian: apt-get install chromium) or set BROWSER_PATH to a Chrome or "
     "Chromium binary"
 )
 
 
-def render_images(
-    figures: list[dict[str, Any]], png_for: set[int], timeout_s: float
-) -> tuple[list[str], dict[int, bytes]]:
-    """SVG text for every figure and PNG bytes for those in `png_for`, in one browser session."""
-    browser = os.environ.get("BROWSER_PATH")
-    if browser and not os.access(browser, os.X_OK):
-        raise RenderError(f"BROWSER_PATH={browser!r} is not an executable browser: {INSTALL_HINT}")
-    request = json.dumps({"figures": figures, "png_for": sorted(png_for), "timeout": timeout_s})
-    child = subprocess.Popen(
-        [sys.executable, "-m", "reporter.render.browser"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group: Chromium dies with it
-    )
-    try:
-        out, err = child.communicate(request.encode("utf-8"), timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise RenderError(
-            f"the headless browser did not render the charts within {timeout_s:.0f} s and was stopped"
-        ) from None
-    finally:
-        _kill_group(child)
-    if child.returncode != 0:
-        lines = err.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(
-            lines[-1] if lines else f"chart rendering failed (exit {child.returncode})"
+class ChartBrowser:
+    """One headless browser session for a whole report, started ahead of use.
+
+    The worker starts Chromium (about 2-3 s) as soon as it is created, so a job that creates
+    it before gathering gets the browser ready while MLflow is read. It renders one batch of
+    figures, then is closed; closing kills it and everything it started.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        browser = os.environ.get("BROWSER_PATH")
+        if browser and not os.access(browser, os.X_OK):
+            raise RenderError(
+                f"BROWSER_PATH={browser!r} is not an executable browser: {INSTALL_HINT}"
+            )
+        self._timeout_s = timeout_s
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "reporter.render.browser", str(timeout_s)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: Chromium dies with it
         )
-    answer = json.loads(out)
-    return answer["svgs"], {int(i): base64.b64decode(png) for i, png in answer["pngs"].items()}
+
+    def render(
+        self, figures: list[dict[str, Any]], png_for: set[int]
+    ) -> tuple[list[str], dict[int, bytes]]:
+        """SVG text for every figure and PNG bytes for those in `png_for`; then the session ends."""
+        request = json.dumps({"figures": figures, "png_for": sorted(png_for)})
+        try:
+            out, err = self._child.communicate(request.encode("utf-8"), timeout=self._timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RenderError(
+                f"the headless browser did not render the charts within {self._timeout_s:.0f} s "
+                "and was stopped"
+            ) from None
+        finally:
+            self.close()
+        if self._child.returncode != 0:
+            lines = err.decode("utf-8", "replace").strip().splitlines()
+            raise RenderError(
+                lines[-1] if lines else f"chart rendering failed (exit {self._child.returncode})"
+            )
+        answer = json.loads(out)
+        return answer["svgs"], {int(i): base64.b64decode(png) for i, png in answer["pngs"].items()}
+
+    def close(self) -> None:
+        _kill_group(self._child)
+
+    def __enter__(self) -> ChartBrowser:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _kill_group(child: subprocess.Popen) -> None:
@@ -114,11 +141,13 @@ def _explain(exc: BaseException) -> str:
     return f"chart rendering failed: {text.splitlines()[0]}"
 
 
-async def _render(request: dict[str, Any]) -> dict[str, Any]:
+async def _render(timeout: float) -> dict[str, Any]:
     import kaleido
 
-    figures, timeout = request["figures"], request["timeout"]
     async with kaleido.Kaleido(n=1, timeout=timeout, mathjax=False) as session:
+        # The browser is up: now wait for the figures (the job gathers meanwhile).
+        request = json.loads(await asyncio.to_thread(sys.stdin.buffer.read))
+        figures = request["figures"]
 
         async def image(figure: dict[str, Any], fmt: str, scale: int = 1) -> bytes:
             layout = figure.get("layout", {})
@@ -130,7 +159,7 @@ async def _render(request: dict[str, Any]) -> dict[str, Any]:
             }
             return await session.calc_fig(figure, opts=opts)
 
-        svgs = [(await image(fig, "svg")).decode("utf-8") for fig in figures]
+        svgs = [(await image(figure, "svg")).decode("utf-8") for figure in figures]
         pngs = {
             str(i): base64.b64encode(await image(figures[i], "png", 2)).decode("ascii")
             for i in request["png_for"]
@@ -141,7 +170,7 @@ async def _render(request: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     _adopt_orphans()
     try:
-        answer = asyncio.run(_render(json.loads(sys.stdin.buffer.read())))
+        answer = asyncio.run(_render(float(sys.argv[1])))
     except Exception as exc:  # kaleido and choreographer raise many types; one line out
         sys.stderr.write(_explain(exc) + "\n")
         sys.exit(1)

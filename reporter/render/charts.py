@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from reporter.compute.results import WeeklyResults
-from reporter.render.browser import render_images
+from reporter.render.browser import ChartBrowser
 from reporter.render.format import truncate
 
 FONT = "DejaVu Sans, Noto Sans, Noto Sans CJK SC, sans-serif"
@@ -345,12 +345,18 @@ def stable_ids(svg: str, index: int) -> str:
 
 
 def render_static(
-    figures: list[go.Figure], png_for: set[int] = frozenset(), timeout_s: float = BROWSER_TIMEOUT_S
+    figures: list[go.Figure],
+    png_for: set[int] = frozenset(),
+    timeout_s: float = BROWSER_TIMEOUT_S,
+    browser: ChartBrowser | None = None,
 ) -> tuple[list[str], dict[int, bytes]]:
     """SVG text for every figure, and PNG bytes (2x, for email) for those in `png_for`, all in
-    ONE browser session: starting Chromium costs ~2 s, each figure then ~0.2 s."""
+    ONE browser session (`browser`, started earlier by the caller, or a new one): starting
+    Chromium costs ~2-3 s, each figure then ~0.2-0.3 s."""
     for figure in figures:  # plotly.js draws random trace uids into pattern ids otherwise
         for i, trace in enumerate(figure.data):
             trace.uid = f"trace{i}"
-    svgs, pngs = render_images([figure.to_plotly_json() for figure in figures], png_for, timeout_s)
+    payload = [figure.to_plotly_json() for figure in figures]
+    with browser or ChartBrowser(timeout_s) as session:
+        svgs, pngs = session.render(payload, png_for)
     return [stable_ids(svg, i) for i, svg in enumerate(svgs)], pngs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reporter.compute.results import WeeklyResults
 from reporter.config import Config
+from reporter.render.browser import ChartBrowser
 from reporter.render.charts import build_charts, render_static
 from reporter.render.context import ChartImage, ReportContext
 
@@ -11,11 +12,14 @@ from reporter.render.context import ChartImage, ReportContext
 EMAIL_CHARTS = ("cost-per-week", "runs-by-status")
 
 
-def build_context(results: WeeklyResults, config: Config) -> tuple[ReportContext, dict[str, bytes]]:
-    """The template context, and PNG images of the EMAIL_CHARTS by chart id."""
+def build_context(
+    results: WeeklyResults, config: Config, browser: ChartBrowser | None = None
+) -> tuple[ReportContext, dict[str, bytes]]:
+    """The template context, and PNG images of the EMAIL_CHARTS by chart id (rendered in
+    `browser` when the caller started one ahead, else in a new session)."""
     charts = build_charts(results, config.top_n)
     png_for = {i for i, chart in enumerate(charts) if chart.id in EMAIL_CHARTS}
-    svgs, pngs = render_static([chart.figure for chart in charts], png_for)
+    svgs, pngs = render_static([chart.figure for chart in charts], png_for, browser=browser)
     context = ReportContext(
         title=config.report_title,
         week=results.week,
