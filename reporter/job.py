@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from reporter.compute import charge_lines, compute_results
 from reporter.config import Config
+from reporter.export.files import Content
 from reporter.export.focus import export_focus_csv
 from reporter.export.pdf import export_pdf
 from reporter.gather.alias_history import (
@@ -18,7 +20,7 @@ from reporter.gather.alias_history import (
     previous_alias_history,
     read_alias_history,
 )
-from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, export_snapshot, load_snapshot
+from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
 from reporter.publish.archive import read_archived_file
 from reporter.publish.email import SENT_FILE
 from reporter.publish.folder import publish_folder
@@ -36,8 +38,9 @@ def export_report(
     templates: Path | None = None,
     alias_history: list[AliasObservation] | None = None,
     browser: ChartBrowser | None = None,
-) -> dict[str, bytes]:
-    """Every file of the report folder, in memory: nothing is written if any stage fails.
+) -> dict[str, Content]:
+    """Every file of the report folder, built in memory (the snapshot, which can be large, as
+    a function that writes it): nothing is written if any stage fails.
 
     `alias_history` is the chain of alias observations ending with this snapshot's
     (default: this snapshot's alone); `browser` a chart session started ahead (default: one
@@ -57,7 +60,7 @@ def export_report(
         "costs.csv": export_focus_csv(lines[lines["week"] == str(week)], config, week).encode(
             "utf-8"
         ),
-        SNAPSHOT_FILE: export_snapshot(snapshot).encode("utf-8"),
+        SNAPSHOT_FILE: partial(save_snapshot, snapshot),  # streamed: it can be large
         ALIASES_FILE: export_alias_history(history).encode("utf-8"),
     }
 

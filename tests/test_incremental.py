@@ -76,3 +76,33 @@ def test_the_weekly_build_reuses_last_weeks_snapshot(small_store: Store, tmp_pat
         and kpis["completeness"]["runs_reused"] > 0
     )
     assert kpis["cost"]["total"] == 32.75 and kpis["runs"]["total"] == 9  # as the full fetch
+
+
+def test_a_saved_snapshot_reloads_equal_and_its_bytes_do_not_depend_on_chunking(
+    small_store: Store, tmp_path: Path, monkeypatch
+) -> None:
+    import io
+
+    import reporter.gather.snapshot as snapshot_module
+    from reporter.gather.snapshot import export_snapshot, load_snapshot, save_snapshot
+
+    # given a gathered snapshot (with a run still open: a missing end time)
+    snapshot = gather(small_store.uri, WEEK, history_weeks=2)
+    # when it is streamed to a file, and exported again with one row per line
+    saved = io.BytesIO()
+    save_snapshot(snapshot, saved)
+    monkeypatch.setattr(snapshot_module, "ROWS_PER_LINE", 1)
+    one_per_line = export_snapshot(snapshot)
+    # then the file reloads into equal tables and info
+    (tmp_path / "snapshot.json").write_bytes(saved.getvalue())
+    again = load_snapshot(tmp_path / "snapshot.json")
+    assert again.info == snapshot.info
+    for name in TABLES:
+        pdt.assert_frame_equal(again.tables[name], snapshot.tables[name])
+    # and the chunk size changes only where lines break, never the data
+    (tmp_path / "lines.json").write_text(one_per_line, encoding="utf-8")
+    for name in TABLES:
+        pdt.assert_frame_equal(
+            load_snapshot(tmp_path / "lines.json").tables[name], again.tables[name]
+        )
+    assert one_per_line.count("\n") > saved.getvalue().count(b"\n")

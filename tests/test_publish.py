@@ -58,3 +58,23 @@ def test_a_rebuild_keeps_only_the_named_delivery_records(tmp_path: Path) -> None
         "sent.json",
     ]
     assert (folder / "report.html").read_bytes() == b"2"
+
+
+def test_a_streamed_file_that_fails_halfway_leaves_the_previous_report(tmp_path: Path) -> None:
+    import pytest
+
+    # given a published report
+    folder = tmp_path / "2026-W48"
+    publish_folder(folder, {"report.html": b"old", "snapshot.json": b"{}"})
+
+    def half_then_fail(handle) -> None:
+        handle.write(b'{"format": 1, "tables": {')
+        raise MemoryError("out of memory while writing the snapshot")
+
+    # when the next build's streamed snapshot fails while being written
+    with pytest.raises(MemoryError):
+        publish_folder(folder, {"report.html": b"new", "snapshot.json": half_then_fail})
+    # then the previous report is there, whole, and no staging folder is left behind
+    assert (folder / "report.html").read_bytes() == b"old"
+    assert (folder / "snapshot.json").read_bytes() == b"{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-W48"]

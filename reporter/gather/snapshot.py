@@ -8,9 +8,10 @@ validates against it once, everything downstream trusts it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -18,6 +19,7 @@ from reporter.errors import ExportError, UsageError
 
 SNAPSHOT_FILE = "snapshot.json"
 SNAPSHOT_FORMAT = 1
+ROWS_PER_LINE = 10_000  # fixed: the same snapshot always saves to the same bytes
 
 # table -> column -> pandas dtype. Timestamps are MLflow's epoch milliseconds (nullable ints).
 TABLES: dict[str, dict[str, str]] = {
@@ -119,23 +121,35 @@ def make_table(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(SORT_KEYS[name], kind="stable", ignore_index=True)
 
 
-def _cell(value: Any) -> Any:
-    if value is pd.NA or value is None:
-        return None
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    return value.item() if hasattr(value, "item") else value
+def iter_snapshot(snapshot: Snapshot) -> Iterator[str]:
+    """The snapshot as deterministic JSON text (sorted rows, fixed column order), in pieces.
+
+    Rows are written ROWS_PER_LINE to a line, each piece built from a slice of the table, so
+    a million-run snapshot is never one list of Python rows, nor one string, in memory.
+    """
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    info = json.dumps(asdict(snapshot.info), ensure_ascii=False)
+    yield f'{{\n "format": {SNAPSHOT_FORMAT},\n "info": {info},\n "tables": {{'
+    for number, (name, columns) in enumerate(TABLES.items()):
+        frame = snapshot.tables[name][list(columns)]
+        yield f'{"," if number else ""}\n  "{name}": {{"columns": {encode(list(columns))}, "rows": ['
+        for start in range(0, len(frame), ROWS_PER_LINE):
+            piece = frame.iloc[start : start + ROWS_PER_LINE]
+            rows = piece.astype(object).where(piece.notna(), None).to_numpy().tolist()
+            yield ("," if start else "") + "\n   " + encode(rows)[1:-1]
+        yield "]}"
+    yield "\n }\n}\n"
 
 
 def export_snapshot(snapshot: Snapshot) -> str:
-    """The snapshot as deterministic JSON text (sorted rows, fixed column order)."""
-    tables = {}
-    for name, columns in TABLES.items():
-        frame = snapshot.tables[name]
-        rows = [[_cell(v) for v in row] for row in frame[list(columns)].itertuples(index=False)]
-        tables[name] = {"columns": list(columns), "rows": rows}
-    payload = {"format": SNAPSHOT_FORMAT, "info": asdict(snapshot.info), "tables": tables}
-    return json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+    """The whole snapshot.json text (small snapshots; `save_snapshot` streams to a file)."""
+    return "".join(iter_snapshot(snapshot))
+
+
+def save_snapshot(snapshot: Snapshot, handle: BinaryIO) -> None:
+    """Write snapshot.json to an open binary file, piece by piece."""
+    for piece in iter_snapshot(snapshot):
+        handle.write(piece.encode("utf-8"))
 
 
 def load_snapshot(path: Path) -> Snapshot:

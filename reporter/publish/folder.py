@@ -15,13 +15,13 @@ import tempfile
 from pathlib import Path
 
 from reporter.errors import ExportError
-from reporter.export.files import atomic_write
+from reporter.export.files import Content, atomic_write
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def publish_folder(folder: Path, files: dict[str, bytes], keep: tuple[str, ...] = ()) -> None:
+def publish_folder(folder: Path, files: dict[str, Content], keep: tuple[str, ...] = ()) -> None:
     """Replace `folder` with exactly `files` (names may contain '/'), atomically, carrying
     over the old folder's files named in `keep` (such as the record of mail already sent)."""
     parent = folder.parent
@@ -29,8 +29,12 @@ def publish_folder(folder: Path, files: dict[str, bytes], keep: tuple[str, ...] 
         parent.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(parent, folder.name)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.staging-", dir=parent))
-        for name, data in sorted(files.items()):
-            atomic_write(staging / name, data)
+        try:
+            for name, data in sorted(files.items()):
+                atomic_write(staging / name, data)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # the previous report stays as it was
+            raise
         if folder.is_dir():
             for name in keep:
                 if (folder / name).is_file() and name not in files:
