@@ -187,30 +187,9 @@ def http_reads(server_url: str, db_uri: str, plan: Plan, repeat: int) -> Result:
     return result
 
 
-def report_keys(config: Any) -> Any:
-    """The run tags, params and metrics the report reads for `config` (what compute uses
-    today; `keys_cover_the_report` checks it still is)."""
-    from reporter.compute.runs import ESTIMATOR_TAGS, INSTANCE_TAG, PARENT_TAG
-    from reporter.gather import Keys
-
-    card, fallback = config.rate_card, config.estimators.fallback_key
-    either = {k for k in (card.instance_count_key, fallback) if k}
-    return Keys(
-        tags=frozenset(
-            {config.team_tag, INSTANCE_TAG, PARENT_TAG, *ESTIMATOR_TAGS, *either}
-            | {rule.tag for rule in card.rules if rule.tag}
-        ),
-        params=frozenset(either | {rule.param for rule in card.rules if rule.param}),
-        metrics=frozenset(
-            {kpi.metric for kpi in config.kpis}
-            | ({config.estimators.metric} if config.estimators.metric else set())
-        ),
-    )
-
-
 def keys_cover_the_report(db_uri: str, plan: Plan, config_path: Path) -> Result:
     """Checks that a window gathered with only `report_keys` gives the same report figures."""
-    from reporter.compute import compute_results
+    from reporter.compute import compute_results, report_keys
     from reporter.config import load_config
     from reporter.gather.sql_source import gather_sql
 
@@ -220,7 +199,7 @@ def keys_cover_the_report(db_uri: str, plan: Plan, config_path: Path) -> Result:
     same = (
         compute_results(full, config).model_dump() == compute_results(narrow, config).model_dump()
     )
-    assert same, "report_keys misses a key the report reads: update bench.measure.report_keys"
+    assert same, "report_keys misses a key the report reads: update reporter.compute.report_keys"
     rows = {n: (len(full.tables[n]), len(narrow.tables[n])) for n in _KEYED_TABLES}
     return {"rows_all_and_report_keys": rows}
 
@@ -231,10 +210,10 @@ def stages(
     """Every stage of the job on one window: gather (SQL; every key, or only those the report
     reads), compute, charts, HTML, PDF and, if asked, snapshot.json; with the peak RSS
     reached by the end of each stage."""
-    from reporter.compute import charge_lines, compute_results
+    from reporter.compute import charge_lines, compute_results, report_keys
     from reporter.config import load_config
     from reporter.export.pdf import export_pdf
-    from reporter.gather.snapshot import export_snapshot
+    from reporter.gather.snapshot import save_snapshot
     from reporter.gather.sql_source import gather_sql
     from reporter.render.html import export_html
     from reporter.render.report import build_context
@@ -261,7 +240,8 @@ def stages(
     html = stage("html", lambda: export_html(context))
     stage("pdf", lambda: export_pdf(html))
     if with_snapshot:
-        stage("snapshot", lambda: export_snapshot(snapshot))
+        with tempfile.TemporaryFile() as file:  # streamed to a file, as the job writes it
+            stage("snapshot", lambda: save_snapshot(snapshot, file))
     return result
 
 

@@ -151,8 +151,17 @@ def build(
             "--timeout", min=1, help="Seconds allowed for reading MLflow before giving up."
         ),
     ] = 900,
+    only_report_keys: Annotated[
+        bool,
+        typer.Option(
+            "--only-report-keys",
+            help="Gather only the run tags, params and metrics this config's report reads "
+            "(for windows of a million runs; the saved snapshot then holds only those).",
+        ),
+    ] = False,
 ) -> None:
     """Gather the week from MLflow and write report.html, report.pdf, kpis.json and snapshot.json."""
+    from reporter.compute import report_keys
     from reporter.config import load_config
     from reporter.deadline import deadline
     from reporter.gather import gather, gather_sql
@@ -175,6 +184,7 @@ def build(
             raise UsageError("no tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")
         uri = db_uri or ""
     settings = load_config(config)
+    keys = report_keys(settings) if only_report_keys else None
     smtp = smtp_settings(settings.email) if email else None  # bad settings fail before the build
     target = _week(week)
     previous = read_alias_history(previous_aliases) if previous_aliases else None
@@ -190,6 +200,7 @@ def build(
                         target,
                         weeks,
                         exclude_experiments=tuple(settings.exclude_experiments),
+                        keys=keys,
                     )
                 return gather(
                     uri,
@@ -198,12 +209,13 @@ def build(
                     registry_uri=registry_uri,
                     page_size=page_size,
                     exclude_experiments=tuple(settings.exclude_experiments),
+                    keys=keys,
                 )
 
             earlier = (
                 None
                 if full_history
-                else reusable_snapshot(out, target, history_weeks, strip_credentials(uri))
+                else reusable_snapshot(out, target, history_weeks, strip_credentials(uri), keys)
             )
             snapshot = merge_history(earlier, read(1), history_weeks) if earlier else None
             if snapshot is None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from reporter.compute import charge_lines, compute_results
+from reporter.compute import charge_lines, compute_results, report_keys
 from reporter.config import Config
+from reporter.errors import UsageError
 from reporter.export.files import Content
 from reporter.export.focus import export_focus_csv
 from reporter.export.pdf import export_pdf
@@ -20,6 +21,7 @@ from reporter.gather.alias_history import (
     previous_alias_history,
     read_alias_history,
 )
+from reporter.gather.mlflow_source import Keys
 from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
 from reporter.publish.archive import read_archived_file
 from reporter.publish.email import SENT_FILE
@@ -110,6 +112,11 @@ def rerender_report(source: Path, config: Config, out: Path, templates: Path | N
     """Rebuild a saved report folder (or snapshot file) into `out/<week>/`, without MLflow,
     from its snapshot and the alias history saved beside it."""
     snapshot = load_snapshot(source)
+    if not Keys.described(snapshot.info.kept_keys).covers(report_keys(config)):
+        raise UsageError(
+            f"snapshot {source} holds only the run keys its build's config read, and this "
+            "config reads others: build again from MLflow"
+        )
     folder = source if source.is_dir() else source.parent
     saved = folder / ALIASES_FILE
     history = read_alias_history(saved) if saved.exists() else None

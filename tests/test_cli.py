@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -211,8 +212,11 @@ def test_build_with_the_direct_sql_gatherer(
         "2",
         "--config",
         str(config_file),
+        "--only-report-keys",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     kpis = (tmp_path / "reports" / "2026-W48" / "kpis.json").read_text()
-    assert '"total": 32.75' in kpis  # the same figure as through MLflow's client
+    assert '"total": 32.75' in kpis  # the same figure as through MLflow's client, all keys
+    snapshot = json.loads((tmp_path / "reports" / "2026-W48" / "snapshot.json").read_text())
+    assert "instance_type" in snapshot["info"]["kept_keys"]["tags"]  # says what it holds

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas.testing as pdt
+import pytest
 
 from reporter.compute import compute_results
 from reporter.config import parse_config
@@ -106,3 +107,36 @@ def test_a_saved_snapshot_reloads_equal_and_its_bytes_do_not_depend_on_chunking(
             load_snapshot(tmp_path / "lines.json").tables[name], again.tables[name]
         )
     assert one_per_line.count("\n") > saved.getvalue().count(b"\n")
+
+
+def test_a_snapshot_of_only_the_report_keys_gives_the_same_figures_and_says_so(
+    small_store: Store, tmp_path: Path
+) -> None:
+    from reporter.compute import report_keys
+    from reporter.errors import UsageError
+    from reporter.job import rerender_report
+
+    # given the hand-made store and a config that reads a KPI metric
+    config = parse_config(
+        {**RATE_CARD, "kpis": [{"name": "AUC", "metric": "auc", "experiment": "fraud"}]}
+    )
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    # when it is gathered with only the keys the report reads, and with every key
+    narrow = gather(small_store.uri, WEEK, history_weeks=2, now=now, keys=report_keys(config))
+    full = gather(small_store.uri, WEEK, history_weeks=2, now=now)
+    # then the figures are the same, from fewer rows, and the snapshot records its keys
+    assert compute_results(narrow, config) == compute_results(full, config)
+    assert len(narrow.tables["run_tags"]) < len(full.tables["run_tags"])
+    assert narrow.info.kept_keys["metrics"] == ["auc"] and full.info.kept_keys is None
+    # and a build that needs other keys never reuses it, nor re-renders from it
+    save_report(narrow, config, tmp_path)
+    other = parse_config(
+        {**RATE_CARD, "kpis": [{"name": "Loss", "metric": "loss", "experiment": "fraud"}]}
+    )
+    next_week = WEEK.shift(1)
+    assert reusable_snapshot(tmp_path, next_week, 2, full.info.tracking_uri, None) is None
+    needed = report_keys(other)
+    assert reusable_snapshot(tmp_path, next_week, 2, full.info.tracking_uri, needed) is None
+    assert reusable_snapshot(tmp_path, next_week, 2, full.info.tracking_uri, report_keys(config))
+    with pytest.raises(UsageError, match="build again from MLflow"):
+        rerender_report(tmp_path / str(WEEK), other, tmp_path / "again")

@@ -32,9 +32,10 @@ from reporter.compute.results import (
     WeekRuns,
     Window,
 )
-from reporter.compute.runs import run_frame
+from reporter.compute.runs import ESTIMATOR_TAGS, INSTANCE_TAG, PARENT_TAG, run_frame
 from reporter.config import Config
 from reporter.gather.alias_history import AliasObservation, observe
+from reporter.gather.mlflow_source import Keys
 from reporter.gather.snapshot import Snapshot
 from reporter.weeks import IsoWeek
 
@@ -52,6 +53,24 @@ def _amounts(pairs: list[tuple[str, int]]) -> list[Amount]:
 def _open_until_ms(snapshot: Snapshot, week: IsoWeek) -> int:
     gathered = pd.Timestamp(snapshot.info.gathered_at)
     return min(week.end_ms, int(gathered.timestamp() * 1000))
+
+
+def report_keys(config: Config) -> Keys:
+    """The run tags, params and metrics a report with `config` reads: gathering only these
+    is what lets a million-run window fit in memory (`build --only-report-keys`)."""
+    card, fallback = config.rate_card, config.estimators.fallback_key
+    either = {key for key in (card.instance_count_key, fallback) if key}
+    return Keys(
+        tags=frozenset(
+            {config.team_tag, INSTANCE_TAG, PARENT_TAG, *ESTIMATOR_TAGS, *either}
+            | {rule.tag for rule in card.rules if rule.tag}
+        ),
+        params=frozenset(either | {rule.param for rule in card.rules if rule.param}),
+        metrics=frozenset(
+            {kpi.metric for kpi in config.kpis}
+            | ({config.estimators.metric} if config.estimators.metric else set())
+        ),
+    )
 
 
 def charge_lines(snapshot: Snapshot, config: Config) -> pd.DataFrame:

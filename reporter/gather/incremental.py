@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reporter.gather.mlflow_source import Keys
 from reporter.gather.snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, make_table
 from reporter.weeks import IsoWeek, iso_utc
 
@@ -22,9 +23,10 @@ RUN_TABLES = ("run_tags", "run_params", "run_metrics")
 
 
 def reusable_snapshot(
-    out: Path, week: IsoWeek, history_weeks: int, tracking_uri: str
+    out: Path, week: IsoWeek, history_weeks: int, tracking_uri: str, keys: Keys | None = None
 ) -> Snapshot | None:
-    """Last week's snapshot in `out`, if it can stand in for this week's older history."""
+    """Last week's snapshot in `out`, if it can stand in for this week's older history
+    (read from the same server, far enough back, and holding the run `keys` needed)."""
     path = out / str(week.shift(-1)) / SNAPSHOT_FILE
     if not path.is_file():
         return None
@@ -35,6 +37,7 @@ def reusable_snapshot(
         info.gathered_at < info.window_end  # gathered before its week was over
         or info.history_start > history_start  # does not reach back far enough
         or info.tracking_uri != tracking_uri
+        or not Keys.described(info.kept_keys).covers(keys or Keys())
     ):
         return None
     return previous

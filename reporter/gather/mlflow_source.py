@@ -338,6 +338,28 @@ class Keys:
     params: frozenset[str] | None = None
     metrics: frozenset[str] | None = None
 
+    def describe(self) -> dict[str, list[str] | None] | None:
+        """What a snapshot records of the keys it holds (None: every key of every kind)."""
+        if self == Keys():
+            return None
+        return {kind: None if keys is None else sorted(keys) for kind, keys in self._kinds()}
+
+    @classmethod
+    def described(cls, record: dict[str, list[str] | None] | None) -> Keys:
+        """The Keys a snapshot's record stands for (the inverse of `describe`)."""
+        record = record or {}
+        return cls(**{k: None if v is None else frozenset(v) for k, v in record.items()})
+
+    def covers(self, needed: Keys) -> bool:
+        """True if data gathered with these keys holds every key `needed` asks for."""
+        return all(
+            mine is None or (theirs is not None and theirs <= mine)
+            for (_, mine), (_, theirs) in zip(self._kinds(), needed._kinds(), strict=True)
+        )
+
+    def _kinds(self) -> list[tuple[str, frozenset[str] | None]]:
+        return [("tags", self.tags), ("params", self.params), ("metrics", self.metrics)]
+
 
 def _kept(rows: list[dict[str, Any]], wanted: frozenset[str] | None) -> list[dict[str, Any]]:
     return rows if wanted is None else [row for row in rows if row["key"] in wanted]
@@ -566,6 +588,7 @@ def gather(
         runs_fetched=collector.fetched,
         duplicate_runs_dropped=collector.fetched - len(collector.runs),
         experiments_excluded=excluded,
+        kept_keys=collector.keys.describe(),
     )
     return Snapshot(info=info, tables=tables)
 

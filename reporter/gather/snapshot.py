@@ -99,6 +99,8 @@ class GatherInfo:
     experiments_excluded: list[str] = field(default_factory=list)
     runs_reused: int = 0  # runs taken from an earlier week's snapshot instead of MLflow
     reused_from: str | None = None  # that snapshot's week
+    # The run tag/param/metric keys gathered, when only some were (`Keys.describe`); None: all.
+    kept_keys: dict[str, list[str] | None] | None = None
 
 
 @dataclass(frozen=True)

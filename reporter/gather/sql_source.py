@@ -168,6 +168,7 @@ def gather_sql(
         runs_fetched=len(tables["runs"]),
         duplicate_runs_dropped=0,
         experiments_excluded=excluded,
+        kept_keys=keys.describe(),
     )
     return Snapshot(info=info, tables=tables)
 
