@@ -75,3 +75,26 @@ def test_gather_is_bounded_by_the_deadline(server: str, request: pytest.FixtureR
     ):
         gather(url, WEEK, history_weeks=1)
     assert time.monotonic() - started < 15
+
+
+def test_a_build_that_runs_out_of_time_stops_the_browser_it_started(
+    silent_server: str, tmp_path
+) -> None:
+    import subprocess
+    import sys
+
+    # given a server that never answers, and a build whose browser starts before gathering
+    command = [sys.executable, "-m", "reporter", "build", "--tracking-uri", silent_server]
+    command += ["--week", "2026-W48", "--timeout", "8", "--out", str(tmp_path)]
+    # when the build runs out of time while gathering (the browser has started by then)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    # then it fails with one line, writes nothing, and leaves no browser process behind
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("reporter: error: ")
+    assert list(tmp_path.iterdir()) == []
+    for _ in range(50):  # SIGKILLed processes take a moment to go
+        left = subprocess.run(["pgrep", "-f", "chromium.*--headless"], capture_output=True)
+        if not left.stdout:
+            break
+        time.sleep(0.1)
+    assert not left.stdout, "a headless browser outlived the build"
