@@ -21,10 +21,6 @@ from typing import Any
 
 from reporter.errors import RenderError
 
-# Browser tabs rendering at once. Kaleido reloads a tab (plotly.js included) after every image;
-# with two tabs one reloads while the other draws (docs/performance.md).
-TABS = 1
-
 INSTALL_HINT = (
     "install Chromium (Debian: apt-get install chromium) or set BROWSER_PATH to a Chrome or "
     "Chromium binary"
