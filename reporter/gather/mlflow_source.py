@@ -342,7 +342,7 @@ class Keys:
         """What a snapshot records of the keys it holds (None: every key of every kind)."""
         if self == Keys():
             return None
-        return {kind: None if keys is None else sorted(keys) for kind, keys in self._kinds()}
+        return {kind: _sorted_or_none(getattr(self, kind)) for kind in _KEY_KINDS}
 
     @classmethod
     def described(cls, record: dict[str, list[str] | None] | None) -> Keys:
@@ -352,13 +352,46 @@ class Keys:
 
     def covers(self, needed: Keys) -> bool:
         """True if data gathered with these keys holds every key `needed` asks for."""
-        return all(
-            mine is None or (theirs is not None and theirs <= mine)
-            for (_, mine), (_, theirs) in zip(self._kinds(), needed._kinds(), strict=True)
-        )
+        for kind in _KEY_KINDS:
+            mine, theirs = getattr(self, kind), getattr(needed, kind)
+            if mine is not None and (theirs is None or not theirs <= mine):
+                return False
+        return True
 
-    def _kinds(self) -> list[tuple[str, frozenset[str] | None]]:
-        return [("tags", self.tags), ("params", self.params), ("metrics", self.metrics)]
+
+_KEY_KINDS = ("tags", "params", "metrics")
+
+
+def _sorted_or_none(keys: frozenset[str] | None) -> list[str] | None:
+    return None if keys is None else sorted(keys)
+
+
+def gather_info(
+    week: IsoWeek,
+    history_weeks: int,
+    tracking_uri: str,
+    registry_uri: str,
+    now: datetime | None,
+    keys: Keys,
+    **fetched: Any,
+) -> GatherInfo:
+    """What the completeness section states about a gather, whichever gatherer read the store;
+    `fetched` holds what only the gatherer knows (pages, queries, runs, server version)."""
+    return GatherInfo(
+        week=str(week),
+        history_weeks=history_weeks,
+        window_start=iso_utc(week.start),
+        window_end=iso_utc(week.end),
+        history_start=iso_utc(week.shift(1 - history_weeks).start),
+        tracking_uri=strip_credentials(tracking_uri),
+        registry_uri=strip_credentials(registry_uri),
+        gathered_at=iso_utc(now or datetime.now(UTC)),
+        reporter_version=__version__,
+        mlflow_client_version=_mlflow_version(),
+        view_type="ACTIVE_ONLY",
+        kept_keys=keys.describe(),
+        **fetched,
+    )
 
 
 def _kept(rows: list[dict[str, Any]], wanted: frozenset[str] | None) -> list[dict[str, Any]]:
@@ -569,26 +602,20 @@ def gather(
             ],
         ),
     }
-    info = GatherInfo(
-        week=str(week),
-        history_weeks=history_weeks,
-        window_start=iso_utc(week.start),
-        window_end=iso_utc(week.end),
-        history_start=iso_utc(history_start.start),
-        tracking_uri=strip_credentials(tracking_uri),
-        registry_uri=strip_credentials(registry_uri),
-        gathered_at=iso_utc(now or datetime.now(UTC)),
-        reporter_version=__version__,
-        mlflow_client_version=_mlflow_version(),
+    info = gather_info(
+        week,
+        history_weeks,
+        tracking_uri,
+        registry_uri,
+        now,
+        collector.keys,
         mlflow_server_version=server_version,
-        view_type="ACTIVE_ONLY",
         page_size=page_size,
         run_queries=len(queries),
         run_pages=collector.pages,
         runs_fetched=collector.fetched,
         duplicate_runs_dropped=collector.fetched - len(collector.runs),
         experiments_excluded=excluded,
-        kept_keys=collector.keys.describe(),
     )
     return Snapshot(info=info, tables=tables)
 

@@ -23,24 +23,24 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reporter import __version__
 from reporter.errors import GatherError, UsageError
 from reporter.gather.mlflow_source import (
     RUNNING,
     Keys,
     _expected_schema_revision,
     _mlflow_version,
+    gather_info,
     sqlite_path,
     strip_credentials,
 )
-from reporter.gather.snapshot import SORT_KEYS, TABLES, GatherInfo, Snapshot
-from reporter.weeks import IsoWeek, iso_utc
+from reporter.gather.snapshot import SORT_KEYS, TABLES, Snapshot
+from reporter.weeks import IsoWeek
 
 _FETCH_ROWS = 100_000  # rows converted at a time: bounds the Python objects alive at once
 _WORKSPACE = "default"
@@ -149,26 +149,20 @@ def gather_sql(
     tables["registered_models"] = _table("registered_models", registered_models)
     tables["model_versions"] = _table("model_versions", model_versions)
     tables["aliases"] = _table("aliases", aliases)
-    info = GatherInfo(
-        week=str(week),
-        history_weeks=history_weeks,
-        window_start=iso_utc(week.start),
-        window_end=iso_utc(week.end),
-        history_start=iso_utc(history_start.start),
-        tracking_uri=strip_credentials(db_uri),
-        registry_uri=strip_credentials(db_uri),
-        gathered_at=iso_utc(now or datetime.now(UTC)),
-        reporter_version=__version__,
-        mlflow_client_version=_mlflow_version(),
+    info = gather_info(
+        week,
+        history_weeks,
+        db_uri,
+        db_uri,
+        now,
+        keys,
         mlflow_server_version=None,
-        view_type="ACTIVE_ONLY",
         page_size=0,  # not paged: one query per table
         run_queries=1,
         run_pages=1,
         runs_fetched=len(tables["runs"]),
         duplicate_runs_dropped=0,
         experiments_excluded=excluded,
-        kept_keys=keys.describe(),
     )
     return Snapshot(info=info, tables=tables)
 
