@@ -16,7 +16,7 @@ import pytest
 from reporter.compute import compute_results
 from reporter.config import parse_config
 from reporter.errors import GatherError, UsageError
-from reporter.gather import gather
+from reporter.gather import gather, gather_sql
 from reporter.gather.mlflow_source import strip_credentials
 from tests.conftest import RATE_CARD, WEEK, Server, Store, free_port
 
@@ -74,8 +74,9 @@ def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) ->
     assert not missing.exists() and not missing.parent.exists()
 
 
+@pytest.mark.parametrize("read", [gather, gather_sql], ids=["client", "sql"])
 def test_a_store_of_another_schema_version_is_refused_untouched(
-    small_store: Store, tmp_path: Path
+    read, small_store: Store, tmp_path: Path
 ) -> None:
     # given a store whose schema revision this MLflow does not read
     copy = tmp_path / "old.db"
@@ -83,9 +84,9 @@ def test_a_store_of_another_schema_version_is_refused_untouched(
     with sqlite3.connect(copy) as db:
         db.execute("UPDATE alembic_version SET version_num = '0123456789ab'")
     before = _digest(copy)
-    # when it is gathered, then a clear error names the schema, and the file is unchanged
+    # when either gatherer reads it, then a clear error names the schema, the file unchanged
     with pytest.raises(GatherError, match="schema '0123456789ab'"):
-        gather(f"sqlite:///{copy}", WEEK, history_weeks=1)
+        read(f"sqlite:///{copy}", WEEK, history_weeks=1)
     assert _digest(copy) == before
 
 
